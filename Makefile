@@ -1,0 +1,67 @@
+# Two commands do everything from a fresh clone: `make demo` and `make test`.
+# Each creates what it needs (virtualenvs from the committed lock files) and is safe to run again.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+VENV2 := .venv-airflow2
+LOCK3 := requirements/lock-airflow-3.3.txt
+LOCK2 := requirements/lock-airflow-2.11.txt
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast lint format lock venvs clean ampx world
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python -m airflow_amplify.demo
+
+test: lint $(VENV)/.installed $(VENV2)/.installed
+	@echo "== tests on Airflow 3.3 ($(LOCK3))"
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	@echo "== tests on Airflow 2.11 ($(LOCK2))"
+	$(VENV2)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The newest line only, for quick local iterations.
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Start the local AWS world in the foreground (Ctrl-C stops it).
+world: $(VENV)/.installed
+	$(VENV)/bin/python -m airflow_amplify.testing serve --port $${PORT:-5055}
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(LOCK3) setup.cfg pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --compile-bytecode --python $(VENV)/bin/python -r $(LOCK3)
+	$(UV) pip install --quiet --compile-bytecode --python $(VENV)/bin/python --no-deps -e .
+	touch $@
+
+$(VENV2)/.installed: $(LOCK2) setup.cfg pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV2)
+	$(UV) pip install --quiet --compile-bytecode --python $(VENV2)/bin/python -r $(LOCK2)
+	$(UV) pip install --quiet --compile-bytecode --python $(VENV2)/bin/python --no-deps -e .
+	touch $@
+
+venvs: $(VENV)/.installed $(VENV2)/.installed
+
+# Re-resolve both lock files after changing dependencies in setup.cfg or requirements/*.in.
+lock: | $(UV)
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra testing --extra dev \
+		requirements/airflow-3.3.in -o $(LOCK3)
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra testing --extra dev \
+		requirements/airflow-2.11.in -o $(LOCK2)
+
+clean:
+	rm -rf $(TOOLS) $(VENV) $(VENV2) .pytest_cache .ruff_cache build *.egg-info

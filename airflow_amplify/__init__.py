@@ -1,0 +1,34 @@
+"""Apache Airflow provider for AWS Amplify.
+
+This module is imported by every Airflow process that discovers providers, so it must stay
+free of heavy imports: only the version and :func:`get_provider_info`.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+PACKAGE_NAME = "airflow-provider-amplify"
+
+
+def get_provider_info() -> dict:
+    """Describe this provider to Airflow's provider manager (entry point ``apache_airflow_provider``)."""
+    return {
+        "package-name": PACKAGE_NAME,
+        "name": "AWS Amplify",
+        "description": "Deploy AWS Amplify Gen 2 backends and Amplify Hosting frontends from Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "AWS Amplify",
+                "external-doc-url": "https://docs.aws.amazon.com/amplify/",
+                "tags": ["aws"],
+            }
+        ],
+        "hooks": [],
+        "operators": [],
+        "sensors": [],
+        "triggers": [],
+        "connection-types": [],
+        "extra-links": [],
+    }

@@ -1,0 +1,32 @@
+"""``python -m airflow_amplify.testing serve --port PORT``: run the local world until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m airflow_amplify.testing", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve moto and the Amplify emulator on one loopback port")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port to bind (default: a free port)")
+    args = parser.parse_args(argv)
+
+    from airflow_amplify.testing.server import WorldServer
+
+    server = WorldServer(host=args.host, port=args.port).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(server.url, flush=True)
+    stop.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
