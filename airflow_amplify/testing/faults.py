@@ -6,6 +6,7 @@ Randomness comes from the rule's own seeded generator, so a run can be repeated 
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ def fault_response(kind: str, service: str) -> tuple[int, dict[str, str], bytes]
             (b'{"message": "' + message.encode() + b'"}'),
         )
     if service in ("ssm", "logs", "secretsmanager"):
-        body = '{"__type": "%s", "message": "injected fault"}' % _JSON_TYPES[kind]
+        body = json.dumps({"__type": _JSON_TYPES[kind], "message": "injected fault"})
         return status, {"Content-Type": "application/x-amz-json-1.1"}, body.encode()
     if service == "s3":
         code = {"429": "SlowDown", "500": "InternalError", "503": "SlowDown"}[kind]
