@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 demo: $(VENV)/.installed
 	$(VENV)/bin/python -m airflow_amplify.demo
 
-test: lint $(VENV)/.installed $(VENV2)/.installed
+test: lint $(VENV)/.installed $(VENV2)/.installed ampx
 	@echo "== tests on Airflow 3.3 ($(LOCK3))"
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 	@echo "== tests on Airflow 2.11 ($(LOCK2))"
@@ -33,6 +33,11 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The pinned ampx CLI from npm, in a cache outside the repository. Tests that need it skip, saying
+# why, when npm cannot be reached.
+ampx:
+	@scripts/install-ampx >/dev/null || echo "warning: could not install the ampx CLI; tests that need it will skip"
 
 # Start the local AWS world in the foreground (Ctrl-C stops it).
 world: $(VENV)/.installed

@@ -76,6 +76,7 @@ class BuildScript:
     """How one job behaves. Durations are in world seconds.
 
     :param created_seconds: time spent in CREATED before the job queues (PENDING).
+    :param pending_seconds: least time spent in PENDING, even when a build slot is free.
     :param provision_seconds: time in PROVISIONING once the job has a build slot.
     :param build_seconds: duration of the BUILD step.
     :param deploy_seconds: duration of the DEPLOY step.
@@ -87,6 +88,7 @@ class BuildScript:
     """
 
     created_seconds: float = 0.0
+    pending_seconds: float = 0.1
     provision_seconds: float = 0.3
     build_seconds: float = 0.6
     deploy_seconds: float = 0.3
@@ -144,6 +146,7 @@ class Job:
     cancel_requested_in: str | None = None
     steps: list[Step] = field(default_factory=list)
     merged_triggers: int = 0
+    queue_ready: bool = False  # PENDING for at least the script's pending_seconds
 
     @property
     def arn(self) -> str:
@@ -163,6 +166,8 @@ class Job:
         s = self.script
         if self.status == "CREATED":
             return None if self.awaiting_start else self.status_since + s.created_seconds
+        if self.status == "PENDING":
+            return None if self.queue_ready else self.status_since + s.pending_seconds
         if self.status == "PROVISIONING":
             return self.status_since + s.provision_seconds
         if self.status == "RUNNING":
@@ -649,6 +654,8 @@ class AmplifyBackend:
             key=lambda pair: pair[0].seq,
         )
         for job, branch in pending:
+            if not job.queue_ready:
+                continue
             if any(other.holds_slot() for other in branch.jobs):
                 continue
             if self._running_count(job.account_id, job.region) >= self.concurrency_limit:
@@ -659,6 +666,9 @@ class AmplifyBackend:
         s = job.script
         if job.status == "CREATED":
             self._set_status(job, "PENDING", at)
+            job.queue_ready = s.pending_seconds <= 0
+        elif job.status == "PENDING":
+            job.queue_ready = True
         elif job.status == "PROVISIONING":
             self._set_status(job, "RUNNING", at)
             job.steps.append(Step("BUILD", at))
