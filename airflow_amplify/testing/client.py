@@ -109,6 +109,32 @@ class WorldClient:
         }
         return self._call("POST", "/scripts", data)["script"]
 
+    def script_stack(
+        self,
+        stack_name: str,
+        statuses: list[str],
+        events: list[dict[str, Any]] | None = None,
+        status_reason: str | None = None,
+        last_updated_time: str | None = None,
+        account_id: str = STAGING_ACCOUNT_ID,
+        region: str | None = None,
+    ) -> dict[str, Any]:
+        """Script an existing (moto) stack: successive DescribeStacks answers show ``statuses`` in turn.
+
+        ``events`` (oldest first) are added to its DescribeStackEvents answers; see
+        :class:`~airflow_amplify.testing.cloudformation.StackScript`.
+        """
+        data = {
+            "account_id": account_id,
+            "region": region or self.region,
+            "stack_name": stack_name,
+            "statuses": statuses,
+            "events": events or [],
+            "status_reason": status_reason,
+            "last_updated_time": last_updated_time,
+        }
+        return self._call("POST", "/stacks", data)["stack"]
+
     def settings(self, **changes: Any) -> dict[str, Any]:
         """Read, or change, world settings: concurrency_limit, default_script, webhook_lag_seconds, time_speed."""
         return self._call("PUT", "/settings", changes) if changes else self._call("GET", "/settings")

@@ -35,6 +35,7 @@ from airflow_amplify.testing.amplify.models import (
     NotFoundException,
 )
 from airflow_amplify.testing.amplify.responses import ROUTES, AmplifyResponses, error_response, parse_query
+from airflow_amplify.testing.cloudformation import StackOverlay
 from airflow_amplify.testing.faults import FaultInjector, FaultRule, fault_response
 
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -148,6 +149,7 @@ class WorldApp:
         self.amplify_responses = AmplifyResponses(self.amplify)
         self.faults = FaultInjector()
         self.requests = RequestLog()
+        self.stacks = StackOverlay()
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     @property
@@ -166,6 +168,7 @@ class WorldApp:
         self.amplify.reset()
         self.faults.clear()
         self.requests.clear()
+        self.stacks.reset()
         self.clock.set_speed(1.0)
 
     # --- WSGI -------------------------------------------------------------------------------
@@ -300,6 +303,13 @@ class WorldApp:
             return _response(start_response, 200, "", {"Content-Type": "text/plain"})
         if entry.get("operation") == "GetTemplateSummary":
             return self._moto_rewritten(environ, start_response, _fix_template_summary_metadata)
+        if service == "cloudformation" and entry.get("operation") in ("DescribeStacks", "DescribeStackEvents"):
+            operation, account_id, region = entry["operation"], entry["account_id"], entry["region"]
+            return self._moto_rewritten(
+                environ,
+                start_response,
+                lambda answer: self.stacks.rewrite(operation, account_id, region, body, answer),
+            )
         return self.moto(environ, start_response)
 
     def _moto_rewritten(self, environ, start_response, rewrite):
@@ -402,6 +412,15 @@ class WorldApp:
                     self.clock.set_speed(float(data["time_speed"]))
                 amplify.advance()
             return self._settings()
+        if (method, path) == ("POST", "/stacks"):
+            return {
+                "stack": self.stacks.script(
+                    data.get("account_id", DEFAULT_ACCOUNT_ID),
+                    data.get("region", DEFAULT_REGION),
+                    data["stack_name"],
+                    data,
+                )
+            }
         if (method, path) == ("GET", "/jobs"):
             jobs = [amplify.job_view(j) for j in amplify.all_jobs()]
             return {"jobs": [j for j in jobs if all(str(j.get(k)) == v for k, v in query.items())]}
