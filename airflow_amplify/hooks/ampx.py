@@ -1,0 +1,841 @@
+"""The ampx runner: find the Amplify Gen 2 CLI, install dependencies, build its environment, stream, kill, parse errors.
+
+``ampx`` (``@aws-amplify/backend-cli``) deploys a Gen 2 backend (``ampx pipeline-deploy``) and writes
+``amplify_outputs.json`` (``ampx generate outputs``). :class:`AmpxHook` runs it as a subprocess with the
+credentials of an Airflow AWS connection, passed through the environment only, and streams its output
+into the task log line by line with the secrets masked. On timeout or ``on_kill`` the whole process tree
+(npx, node, and whatever they started) is ended. A failed run raises :class:`AmpxCommandError`, which
+names ampx's own error (``[BootstrapNotDetectedError] ...``) and its resolution.
+
+The preflight checks (project layout, node version, CDK bootstrap, Amplify app and branch, branch stack
+not in progress) catch the common failures before the CLI spends a minute synthesizing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.providers.common.compat.sdk import AirflowException
+
+#: The ``@aws-amplify/backend-cli`` version run through npx when a project has no ampx of its own.
+DEFAULT_AMPX_VERSION = "1.10.0"
+AMPX_PACKAGE = "@aws-amplify/backend-cli"
+#: The files that make a directory an Amplify Gen 2 project (ampx looks for the first that exists).
+BACKEND_ENTRY_FILES = ("backend.ts", "backend.js", "backend.mjs", "backend.cjs")
+#: Lock files in order of preference, with the install command each implies.
+LOCKFILE_INSTALL_COMMANDS: dict[str, list[str]] = {
+    "package-lock.json": ["npm", "ci"],
+    "npm-shrinkwrap.json": ["npm", "ci"],
+    "pnpm-lock.yaml": ["pnpm", "install", "--frozen-lockfile"],
+    "yarn.lock": ["yarn", "install", "--frozen-lockfile"],
+}
+#: Where the hook records which lock file ``node_modules`` was installed from.
+LOCK_HASH_MARKER = ".airflow-amplify-lock-hash"
+CDK_BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+MIN_CDK_BOOTSTRAP_VERSION = 6
+SUPPORTED_NODE_RANGE = "^18.19 || ^20.6 || >=22"
+#: Environment every ampx run gets unless the caller overrides (or removes, with ``None``) a key.
+DEFAULT_AMPX_ENV = {"CI": "1", "NO_COLOR": "1", "AMPLIFY_DISABLE_TELEMETRY": "1"}
+OUTPUT_FORMATS = ("json", "json-mobile", "mjs", "ts", "dart")
+OUTPUT_VERSIONS = ("0", "1", "1.1", "1.2", "1.3", "1.4", "1.5")
+DEFAULT_OUTPUTS_VERSION = "1.5"
+
+#: Variables of the worker's own environment that must not leak into the CLI: its own AWS identity
+#: (which would mix with the connection's credentials) and Airflow's secret-bearing variables.
+_DROPPED_ENV_PREFIXES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AIRFLOW_CONN_",
+    "AIRFLOW_VAR_",
+)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class AmpxError(AirflowException):
+    """Base class of everything this module raises."""
+
+
+class AmpxPreflightError(AmpxError):
+    """A preflight check found a problem before ampx ran.
+
+    :param check: the name of the check (``project``, ``node``, ``connection``, ``cdk_bootstrap``,
+        ``branch``, ``stack``).
+    :param message: what is wrong and what to do about it.
+    """
+
+    def __init__(self, check: str, message: str):
+        super().__init__(message)
+        self.check = check
+
+
+@dataclass
+class AmpxErrorInfo:
+    """The error ampx printed at the end of a failed run (after its help text)."""
+
+    name: str
+    message: str
+    caused_by: list[str] = field(default_factory=list)
+    resolution: str | None = None
+    details: str | None = None
+
+
+class AmpxCommandError(AmpxError):
+    """ampx (or the dependency install) exited with an error.
+
+    The message names ampx's error and resolution; the full output is in the task log, and the last
+    lines are kept on the exception as ``output_tail``.
+
+    :param command: the command line, for display (it never holds a secret).
+    :param returncode: the exit code, or None when the run was ended by a timeout or a kill.
+    :param info: the parsed ``[ErrorName] message`` block, when ampx printed one.
+    :param output_tail: the last lines of the (masked) output.
+    :param reason: a summary used when ampx printed no error block.
+    """
+
+    def __init__(
+        self,
+        command: str,
+        returncode: int | None,
+        info: AmpxErrorInfo | None = None,
+        output_tail: Sequence[str] = (),
+        reason: str | None = None,
+    ):
+        self.command = command
+        self.returncode = returncode
+        self.info = info
+        self.output_tail = list(output_tail)
+        self.error_name = info.name if info else None
+        self.resolution = info.resolution if info else None
+        super().__init__(self._message(reason))
+
+    def _message(self, reason: str | None) -> str:
+        if self.info is not None:
+            text = f"{self.command} failed with [{self.info.name}] {self.info.message}"
+            for cause in self.info.caused_by:
+                text += f"\n  Caused by: {cause}"
+            if self.info.resolution:
+                text += f"\n  Resolution: {self.info.resolution}"
+            if self.info.details:
+                text += f"\n  Details: {self.info.details}"
+        else:
+            text = f"{self.command} failed: {reason or f'exit code {self.returncode}'}"
+            if self.output_tail:
+                text += "\n  Last output lines:\n" + "\n".join(
+                    f"    {line}" for line in self.output_tail[-10:]
+                )
+        return text + "\n  The full output is in the task log above."
+
+
+class AmpxTimeoutError(AmpxCommandError):
+    """ampx ran longer than its timeout; its whole process tree was ended."""
+
+
+# --- pure helpers -----------------------------------------------------------------------------
+
+_ERROR_LINE = re.compile(r"^\[([A-Za-z][A-Za-z0-9_]*)\] ?(.*)$")
+_CAUSED_BY = re.compile(r"^\s*∟ Caused by: (.*)$")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal colour codes (ampx honours NO_COLOR, npm and node may not)."""
+    return _ANSI.sub("", text)
+
+
+def parse_ampx_error(output: str | Iterable[str]) -> AmpxErrorInfo | None:
+    """Find the error ampx printed at the end of a failed run.
+
+    ampx prints its help text first, then ``[ErrorName] message``, possibly ``∟ Caused by: [X] ...``
+    (nested, indented), ``Resolution: ...`` and ``Details: ...``. The help text and anything before
+    the last ``[ErrorName]`` line at the start of a line is dropped.
+
+    :param output: the whole output, as one string or as lines.
+    :return: the parsed error, or None when the output holds no ``[ErrorName]`` line.
+    """
+    lines = [
+        strip_ansi(line).rstrip("\r\n")
+        for line in (output.splitlines() if isinstance(output, str) else output)
+    ]
+    start = None
+    for index, line in enumerate(lines):
+        if _ERROR_LINE.match(line):
+            start = index
+    if start is None:
+        return None
+    match = _ERROR_LINE.match(lines[start])
+    assert match is not None
+    info = AmpxErrorInfo(name=match.group(1), message=match.group(2).strip())
+    section = "message"
+    for line in lines[start + 1 :]:
+        cause = _CAUSED_BY.match(line)
+        if cause:
+            section = "caused_by"
+            info.caused_by.append(cause.group(1).strip())
+        elif line.startswith("Resolution:"):
+            section = "resolution"
+            info.resolution = line.removeprefix("Resolution:").strip()
+        elif line.startswith("Details:"):
+            section = "details"
+            info.details = line.removeprefix("Details:").strip()
+        elif not line.strip():
+            # a blank line ends the block; what follows (--debug stack traces) stays in the log only
+            if section in ("resolution", "details") or info.message:
+                break
+        elif section == "message":
+            info.message = f"{info.message}\n{line.strip()}".strip()
+        elif section == "caused_by":
+            info.caused_by[-1] += f"\n{line.strip()}"
+        elif section == "resolution":
+            info.resolution = f"{info.resolution}\n{line.strip()}"
+        elif section == "details":
+            info.details = f"{info.details}\n{line.strip()}"
+    return info
+
+
+def parse_node_version(text: str) -> tuple[int, int, int] | None:
+    """Parse ``v20.11.1`` (``node --version``) into a tuple, or None."""
+    match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+
+
+def node_version_supported(version: tuple[int, int, int]) -> bool:
+    """Whether ampx supports this Node version: ``^18.19 || ^20.6 || >=22``."""
+    major, minor, _ = version
+    return (major == 18 and minor >= 19) or (major == 20 and minor >= 6) or major >= 22
+
+
+def find_backend_entry(project_dir: str | os.PathLike[str]) -> Path | None:
+    """The project's ``amplify/backend.(ts|js|mjs|cjs)``, or None."""
+    for name in BACKEND_ENTRY_FILES:
+        candidate = Path(project_dir, "amplify", name)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_lockfile(project_dir: str | os.PathLike[str]) -> Path | None:
+    """The project's lock file (``package-lock.json``, ``npm-shrinkwrap.json``, ``pnpm-lock.yaml``, ``yarn.lock``)."""
+    for name in LOCKFILE_INSTALL_COMMANDS:
+        candidate = Path(project_dir, name)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def lockfile_hash(lockfile: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a lock file's bytes."""
+    return hashlib.sha256(Path(lockfile).read_bytes()).hexdigest()
+
+
+def outputs_file_name(
+    outputs_version: str = DEFAULT_OUTPUTS_VERSION, outputs_format: str | None = None
+) -> str:
+    """The file ampx writes: ``amplify_outputs.<ext>`` (``amplifyconfiguration.<ext>`` for version 0)."""
+    base = "amplifyconfiguration" if outputs_version == "0" else "amplify_outputs"
+    fmt = outputs_format or "json"
+    return f"{base}.{'json' if fmt == 'json-mobile' else fmt}"
+
+
+def validate_outputs_options(outputs_version: str, outputs_format: str | None) -> None:
+    """Raise ValueError naming the parameter when the outputs version or format is not one ampx knows."""
+    if outputs_version not in OUTPUT_VERSIONS:
+        raise ValueError(
+            f"outputs_version={outputs_version!r} is not valid; use one of {', '.join(OUTPUT_VERSIONS)}."
+        )
+    if outputs_format is not None and outputs_format not in OUTPUT_FORMATS:
+        raise ValueError(f"format={outputs_format!r} is not valid; use one of {', '.join(OUTPUT_FORMATS)}.")
+
+
+@dataclass
+class AmpxResult:
+    """What a finished ampx (or install) run gives back.
+
+    :param command: the command line, for display.
+    :param returncode: the exit code.
+    :param output: every line of output (masked), in order.
+    :param duration: wall-clock seconds.
+    """
+
+    command: str
+    returncode: int
+    output: list[str]
+    duration: float
+
+
+# --- the hook ---------------------------------------------------------------------------------
+
+
+class AmpxHook(AwsBaseHook):
+    """Run the Amplify Gen 2 CLI (``ampx``) with the credentials of an Airflow AWS connection.
+
+    The credentials (assumed-role session credentials included) are resolved with
+    :meth:`get_credentials` and reach the CLI only through its environment (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``; ``AWS_ENDPOINT_URL`` when the
+    connection sets ``endpoint_url``); the secret key and session token are registered with Airflow's
+    secrets masker and masked in every line logged.
+
+    :param ampx_version: the ``@aws-amplify/backend-cli`` version run through ``npx`` when the project
+        has no ``node_modules/.bin/ampx`` of its own.
+    :param ampx_path: an ampx executable to use instead (for example the one ``scripts/install-ampx``
+        prints); takes precedence over the project's and npx.
+    :param env: environment overrides for the CLI, applied last; a value of ``None`` removes the
+        variable (e.g. ``{"AMPLIFY_DISABLE_TELEMETRY": None}``).
+    :param kill_grace_seconds: seconds between SIGTERM and SIGKILL when the process tree is ended.
+    :param aws_conn_id: the Airflow AWS connection (passed on to ``AwsBaseHook``).
+    :param region_name: AWS region; defaults to the connection's.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        ampx_version: str = DEFAULT_AMPX_VERSION,
+        ampx_path: str | None = None,
+        env: Mapping[str, str | None] | None = None,
+        kill_grace_seconds: float = 10.0,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("client_type", "cloudformation")
+        super().__init__(*args, **kwargs)
+        self.ampx_version = ampx_version
+        self.ampx_path = ampx_path
+        self.env_overrides = dict(env or {})
+        self.kill_grace_seconds = kill_grace_seconds
+        self._process: subprocess.Popen | None = None
+        self._process_lock = threading.Lock()
+        self._killed = False
+
+    # --- connection and environment ---------------------------------------------------------
+
+    def check_connection(self) -> None:
+        """Fail clearly when ``aws_conn_id`` names a connection that does not exist.
+
+        ``AwsBaseHook`` quietly falls back to the worker's own credentials in that case, which would
+        deploy into whatever account the worker happens to be in.
+        """
+        if not self.aws_conn_id:
+            return
+        from airflow.exceptions import AirflowNotFoundException
+
+        try:
+            self.get_connection(self.aws_conn_id)
+        except AirflowNotFoundException as err:
+            raise AmpxPreflightError(
+                "connection",
+                f"aws_conn_id={self.aws_conn_id!r}: no such Airflow connection. Create an AWS connection "
+                "with this id (for the target account), or pass the id of an existing one.",
+            ) from err
+
+    def resolve_region(self) -> str:
+        """The region the CLI deploys into: the hook's ``region_name``, else the connection's."""
+        region = self.region_name or self.conn_region_name
+        if not region:
+            raise AmpxPreflightError(
+                "connection",
+                f"aws_conn_id={self.aws_conn_id!r} has no region: set region_name in its extra, "
+                "or pass region_name to the task.",
+            )
+        return region
+
+    def credentials_env(self) -> dict[str, str]:
+        """The connection's credentials and region as environment variables (secrets masked in logs)."""
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        region = self.resolve_region()
+        creds = self.get_credentials(region_name=region)
+        mask_secret(creds.secret_key)
+        env = {
+            "AWS_ACCESS_KEY_ID": creds.access_key,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+        }
+        if creds.token:
+            mask_secret(creds.token)
+            env["AWS_SESSION_TOKEN"] = creds.token
+        endpoint_url = self.conn_config.endpoint_url
+        if endpoint_url:
+            env["AWS_ENDPOINT_URL"] = endpoint_url
+        return env
+
+    def build_env(
+        self,
+        *,
+        with_credentials: bool = True,
+        direct_ampx: bool = False,
+        base_env: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """The environment of an ampx (or install) run.
+
+        :param with_credentials: add the connection's credentials and region (not for ``npm ci``).
+        :param direct_ampx: ampx is run as an executable, not through npx: set ``npm_config_user_agent``.
+        :param base_env: the environment to start from (default: this process's), minus its AWS identity
+            and Airflow secret variables.
+        """
+        source = os.environ if base_env is None else base_env
+        env = {k: v for k, v in source.items() if not k.startswith(_DROPPED_ENV_PREFIXES)}
+        env.update(DEFAULT_AMPX_ENV)
+        if direct_ampx and "npm_config_user_agent" not in env:
+            env["npm_config_user_agent"] = "npm/10.0.0 node/v20.0.0 linux x64 airflow-amplify"
+        if with_credentials:
+            env.update(self.credentials_env())
+        for key, value in self.env_overrides.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = str(value)
+        return env
+
+    # --- finding and installing -------------------------------------------------------------
+
+    def ampx_command(self, project_dir: str | os.PathLike[str]) -> tuple[list[str], bool]:
+        """The argv prefix that runs ampx for a project, and whether it runs ampx directly (not npx).
+
+        Order: ``ampx_path``; the project's ``node_modules/.bin/ampx``; ``npx --yes
+        --package=@aws-amplify/backend-cli@<ampx_version> ampx``.
+        """
+        if self.ampx_path:
+            if not os.access(self.ampx_path, os.X_OK):
+                raise AmpxPreflightError("ampx", f"ampx_path={self.ampx_path!r} is not an executable file.")
+            return [str(self.ampx_path)], True
+        local = Path(project_dir, "node_modules", ".bin", "ampx")
+        if os.access(local, os.X_OK):
+            return [str(local)], True
+        return ["npx", "--yes", f"--package={AMPX_PACKAGE}@{self.ampx_version}", "ampx"], False
+
+    def install_dependencies(
+        self,
+        project_dir: str | os.PathLike[str],
+        command: Sequence[str] | str | None = None,
+        timeout: float | None = None,
+        force: bool = False,
+    ) -> bool:
+        """Install the project's dependencies unless ``node_modules`` already matches the lock file.
+
+        The lock file's SHA-256 and the command are recorded in ``node_modules/.airflow-amplify-lock-hash``
+        after a successful install; the next call with the same lock file and command skips the install.
+
+        :param project_dir: the project directory.
+        :param command: the install command; default by lock file (``npm ci`` for ``package-lock.json``).
+        :param timeout: seconds before the install is ended.
+        :param force: install even when the marker matches.
+        :return: True when an install ran, False when it was skipped.
+        """
+        lockfile = find_lockfile(project_dir)
+        if lockfile is None:
+            raise AmpxPreflightError(
+                "project",
+                f"project_dir={str(project_dir)!r} has no lock file ({', '.join(LOCKFILE_INSTALL_COMMANDS)}); "
+                "commit one so the install is reproducible.",
+            )
+        argv = (
+            command.split()
+            if isinstance(command, str)
+            else list(command or LOCKFILE_INSTALL_COMMANDS[lockfile.name])
+        )
+        marker = Path(project_dir, "node_modules", LOCK_HASH_MARKER)
+        expected = f"{lockfile_hash(lockfile)} {' '.join(argv)}"
+        if not force and marker.is_file() and marker.read_text().strip() == expected:
+            self.log.info(
+                "Dependencies match %s (%s): skipping %s", lockfile.name, expected[:12], " ".join(argv)
+            )
+            return False
+        self.log.info("Installing dependencies in %s: %s", project_dir, " ".join(argv))
+        self.run_process(argv, cwd=project_dir, env=self.build_env(with_credentials=False), timeout=timeout)
+        marker.parent.mkdir(exist_ok=True)
+        marker.write_text(expected + "\n")
+        return True
+
+    # --- running ----------------------------------------------------------------------------
+
+    def run_ampx(
+        self,
+        args: Sequence[str],
+        project_dir: str | os.PathLike[str],
+        timeout: float | None = None,
+    ) -> AmpxResult:
+        """Run ``ampx <args>`` in ``project_dir`` with the connection's credentials.
+
+        :param args: the ampx arguments, e.g. ``["pipeline-deploy", "--branch", "main", "--app-id", "d1"]``.
+        :param project_dir: the working directory (the Amplify project for pipeline-deploy).
+        :param timeout: seconds before the process tree is ended and :class:`AmpxTimeoutError` raised.
+        :raises AmpxCommandError: ampx exited non-zero; the message names its error and resolution.
+        """
+        prefix, direct = self.ampx_command(project_dir)
+        env = self.build_env(direct_ampx=direct)
+        return self.run_process([*prefix, *args], cwd=project_dir, env=env, timeout=timeout)
+
+    def run_process(
+        self,
+        argv: Sequence[str],
+        cwd: str | os.PathLike[str],
+        env: Mapping[str, str],
+        timeout: float | None = None,
+    ) -> AmpxResult:
+        """Run a command in its own session, stream its output into the log, end its tree on timeout.
+
+        stdout and stderr are merged and logged line by line as they arrive, each line passed through
+        Airflow's secrets masker.
+        """
+        from airflow.providers.common.compat.sdk import redact
+
+        display = " ".join(str(a) for a in argv)
+        self.log.info("Running: %s (in %s)", display, cwd)
+        start = time.monotonic()
+        deadline = start + timeout if timeout else None
+        output: list[str] = []
+        try:
+            process = subprocess.Popen(
+                [str(a) for a in argv],
+                cwd=str(cwd),
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except FileNotFoundError as err:
+            raise AmpxPreflightError(
+                "ampx", f"cannot run {argv[0]!r}: not found on PATH ({err}). Install Node.js and npm."
+            ) from err
+        with self._process_lock:
+            self._process = process
+            self._killed = False
+
+        def emit(raw: bytes) -> None:
+            line = redact(strip_ansi(raw.decode("utf-8", "replace").rstrip("\r\n")))
+            output.append(str(line))
+            self.log.info("%s", line)
+
+        timed_out = False
+        buffer = b""
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        exited_at: float | None = None
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    timed_out = True
+                    break
+                wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - now))
+                if selector.select(wait):
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for raw in lines:
+                        emit(raw)
+                elif process.poll() is not None:
+                    # the leader exited but a descendant may hold the pipe open: give it a moment
+                    exited_at = exited_at or now
+                    if now - exited_at > 1.0:
+                        break
+        if buffer:
+            emit(buffer)
+        if timed_out:
+            self.log.error("Timed out after %.0f s: ending the process tree of %s", timeout, display)
+        self.kill_process_tree(process)
+        process.stdout.close()
+        returncode = process.wait()
+        with self._process_lock:
+            self._process = None
+            killed = self._killed
+        duration = time.monotonic() - start
+        if timed_out:
+            raise AmpxTimeoutError(
+                display, None, parse_ampx_error(output), output[-20:], reason=f"timed out after {timeout} s"
+            )
+        if killed:
+            raise AmpxCommandError(display, None, None, output[-20:], reason="ended by on_kill")
+        if returncode != 0:
+            info = parse_ampx_error(output)
+            if info is None and returncode == 13:
+                reason = (
+                    "exit code 13 with no error printed (set AMPLIFY_DISABLE_TELEMETRY=1 without internet)"
+                )
+            elif info is None and any(
+                "can only install packages when your package.json" in x for x in output
+            ):
+                reason = (
+                    f"exit code {returncode}: npm ci refused the lock file. If `npm install` wrote it and the "
+                    "project depends on @aws-amplify/backend, this is npm's bundled-dependency bug "
+                    "(npm/cli#9821): pass install_command='npm install --no-audit --no-fund' instead"
+                )
+            else:
+                reason = f"exit code {returncode}"
+            raise AmpxCommandError(display, returncode, info, output[-20:], reason=reason)
+        self.log.info("Finished in %.1f s: %s", duration, display)
+        return AmpxResult(command=display, returncode=returncode, output=output, duration=duration)
+
+    def kill_process_tree(self, process: subprocess.Popen | None = None) -> None:
+        """End a process group: SIGTERM, then SIGKILL after ``kill_grace_seconds`` for what is left.
+
+        :param process: the group's leader (default: the running one).
+        """
+        process = process or self._process
+        if process is None:
+            return
+        pgid = process.pid  # start_new_session=True: the leader's pid is the group id
+        if not _group_alive(pgid):
+            return
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + self.kill_grace_seconds
+        while time.monotonic() < deadline:
+            process.poll()  # reap the leader so it does not count as alive
+            if not _group_alive(pgid):
+                return
+            time.sleep(0.05)
+        self.log.warning("Process group %s still alive after SIGTERM: sending SIGKILL", pgid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            process.poll()
+            if not _group_alive(pgid):
+                return
+            time.sleep(0.05)
+        self.log.error("Process group %s survived SIGKILL", pgid)
+
+    def terminate(self) -> None:
+        """End the running command's process tree (for ``on_kill``); the run raises AmpxCommandError."""
+        with self._process_lock:
+            process = self._process
+            if process is None:
+                return
+            self._killed = True
+        self.log.info("Ending the process tree of pid %s", process.pid)
+        self.kill_process_tree(process)
+
+    # --- preflight checks -------------------------------------------------------------------
+
+    def client_for(self, service: str):
+        """A boto3 client for ``service`` from this hook's connection (same credentials, region, endpoints)."""
+        clients = self.__dict__.setdefault("_clients", {})
+        if service not in clients:
+            clients[service] = self.get_session(region_name=self.resolve_region()).client(
+                service_name=service,
+                endpoint_url=self.conn_config.get_service_endpoint_url(service),
+                config=self.config,
+                verify=self.verify,
+            )
+        return clients[service]
+
+    def check_project(self, project_dir: str | os.PathLike[str], require_lockfile: bool = True) -> Path:
+        """Check that ``project_dir`` is an Amplify Gen 2 project; return its backend entry file."""
+        path = Path(project_dir)
+        if not path.is_dir():
+            raise AmpxPreflightError(
+                "project", f"project_dir={str(project_dir)!r} does not exist or is not a directory."
+            )
+        entry = find_backend_entry(path)
+        if entry is None:
+            raise AmpxPreflightError(
+                "project",
+                f"project_dir={str(project_dir)!r} has no amplify/backend.(ts|js|mjs|cjs): point project_dir "
+                "at the root of an Amplify Gen 2 project (the directory that holds amplify/ and package.json).",
+            )
+        if require_lockfile and find_lockfile(path) is None:
+            raise AmpxPreflightError(
+                "project",
+                f"project_dir={str(project_dir)!r} has no lock file ({', '.join(LOCKFILE_INSTALL_COMMANDS)}); "
+                "commit one so the install is reproducible.",
+            )
+        return entry
+
+    def check_node(self, env: Mapping[str, str] | None = None) -> str:
+        """Check that ``node`` is on the CLI's PATH at a supported version; return its version."""
+        env = self.build_env(with_credentials=False) if env is None else env
+        node = shutil.which("node", path=env.get("PATH", os.defpath))
+        if node is None:
+            raise AmpxPreflightError(
+                "node",
+                f"node was not found on PATH: install Node.js {SUPPORTED_NODE_RANGE} (22 recommended) on the worker.",
+            )
+        try:
+            result = subprocess.run(
+                [node, "--version"], env=dict(env), capture_output=True, text=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise AmpxPreflightError("node", f"{node} --version failed: {err}") from err
+        version = parse_node_version(result.stdout)
+        if version is None:
+            raise AmpxPreflightError(
+                "node", f"{node} --version printed {result.stdout.strip()!r}, not a Node.js version."
+            )
+        text = "v{}.{}.{}".format(*version)
+        if not node_version_supported(version):
+            raise AmpxPreflightError(
+                "node",
+                f"node {text} at {node} is not supported by ampx, which needs {SUPPORTED_NODE_RANGE} "
+                "(22 recommended): install a supported Node.js on the worker or put it first on PATH.",
+            )
+        return text
+
+    def check_cdk_bootstrap(self) -> int:
+        """Check that the target account and region are CDK-bootstrapped (version >= 6); return the version."""
+        region = self.resolve_region()
+        ssm = self.client_for("ssm")
+        try:
+            value = ssm.get_parameter(Name=CDK_BOOTSTRAP_PARAMETER)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            value = None
+        account = self.account_id
+        command = f"npx cdk bootstrap aws://{account}/{region}"
+        if value is None:
+            raise AmpxPreflightError(
+                "cdk_bootstrap",
+                f"account {account} region {region} is not CDK-bootstrapped (no SSM parameter "
+                f"{CDK_BOOTSTRAP_PARAMETER}): run `{command}` with an administrator of that account "
+                "(AmplifyBackendDeployFullAccess does not cover bootstrapping).",
+            )
+        try:
+            version = int(value)
+        except ValueError:
+            version = 0
+        if version < MIN_CDK_BOOTSTRAP_VERSION:
+            raise AmpxPreflightError(
+                "cdk_bootstrap",
+                f"account {account} region {region} has CDK bootstrap version {value!r}, ampx needs >= "
+                f"{MIN_CDK_BOOTSTRAP_VERSION}: run `{command}` to update it.",
+            )
+        return version
+
+    def check_branch(self, app_id: str, branch_name: str) -> dict[str, Any]:
+        """Check that the Amplify app and branch exist in the target account (GetBranch); return the branch."""
+        region = self.resolve_region()
+        amplify = self.client_for("amplify")
+        try:
+            return amplify.get_branch(appId=app_id, branchName=branch_name)["branch"]
+        except amplify.exceptions.NotFoundException as err:
+            message = err.response.get("Error", {}).get("Message", "")
+        try:
+            amplify.get_app(appId=app_id)
+        except amplify.exceptions.NotFoundException:
+            raise AmpxPreflightError(
+                "branch",
+                f"app_id={app_id!r}: no such Amplify app in account {self.account_id} region {region} "
+                f"(connection {self.aws_conn_id!r}). The deployed stack links itself to the app there: "
+                "create the app in that account, or use the connection of the account that has it.",
+            ) from None
+        raise AmpxPreflightError(
+            "branch",
+            f"branch_name={branch_name!r}: app {app_id} in account {self.account_id} region {region} has no "
+            f"such branch ({message or 'NotFound'}). Create the branch in the Amplify app first.",
+        )
+
+    def branch_stack_name(self, app_id: str, branch_name: str) -> str:
+        """The CloudFormation stack name ampx gives the branch's backend."""
+        from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+
+        return amplify_branch_stack_name(app_id, branch_name)
+
+    def describe_stack(self, stack_name: str) -> dict[str, Any] | None:
+        """The stack's DescribeStacks entry, or None when it does not exist."""
+        from botocore.exceptions import ClientError
+
+        cfn = self.client_for("cloudformation")
+        try:
+            stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+        except ClientError as err:
+            if "does not exist" in str(err):
+                return None
+            raise
+        return stacks[0] if stacks else None
+
+    def check_stack_not_in_progress(
+        self,
+        stack_name: str,
+        wait: bool = False,
+        poll_interval: float = 30.0,
+        max_wait_seconds: float = 3600.0,
+    ) -> str | None:
+        """Check that the branch stack is not in a ``*_IN_PROGRESS`` state; optionally wait until it settles.
+
+        :param stack_name: the branch stack.
+        :param wait: wait for it to settle instead of failing.
+        :param poll_interval: seconds between DescribeStacks calls while waiting.
+        :param max_wait_seconds: how long to wait before failing.
+        :return: the stack's status, or None when it does not exist yet.
+        """
+        from airflow_amplify.statuses import stack_is_in_progress
+
+        deadline = time.monotonic() + max_wait_seconds
+        while True:
+            stack = self.describe_stack(stack_name)
+            status = stack["StackStatus"] if stack else None
+            if status is None or not stack_is_in_progress(status):
+                return status
+            if not wait:
+                raise AmpxPreflightError(
+                    "stack",
+                    f"stack {stack_name} is {status}: another deploy of this branch is running. Wait for it "
+                    "(wait_for_stack=True), or serialise deploys of a branch with an Airflow pool.",
+                )
+            if time.monotonic() + poll_interval > deadline:
+                raise AmpxPreflightError(
+                    "stack", f"stack {stack_name} is still {status} after {max_wait_seconds:.0f} s."
+                )
+            self.log.info("Stack %s is %s: waiting %.0f s", stack_name, status, poll_interval)
+            time.sleep(poll_interval)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (not zombie) process of the group still exists.
+
+    Reads ``/proc`` where there is one (a zombie that a non-reaping PID 1 leaves behind must not
+    count), else asks the kernel with signal 0.
+    """
+    proc = Path("/proc")
+    if proc.is_dir():
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+            fields = stat[stat.rfind(")") + 2 :].split()
+            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                return True
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
