@@ -364,7 +364,10 @@ def auth_contribution(payload: Mapping[str, str], outputs_version: str) -> dict[
     mfa = payload.get("mfaConfiguration")
     if mfa and mfa in _MFA_CONFIGURATION:
         auth["mfa_configuration"] = _MFA_CONFIGURATION[mfa]
-    min_length, requirements = payload.get("passwordPolicyMinLength"), payload.get("passwordPolicyRequirements")
+    min_length, requirements = (
+        payload.get("passwordPolicyMinLength"),
+        payload.get("passwordPolicyRequirements"),
+    )
     if min_length or requirements:
         policy: dict[str, Any] = {
             "min_length": 8,
@@ -382,7 +385,9 @@ def auth_contribution(payload: Mapping[str, str], outputs_version: str) -> dict[
         auth["password_policy"] = policy
     sign_in, sign_out = payload.get("oauthRedirectSignIn"), payload.get("oauthRedirectSignOut")
     if sign_in and sign_out:
-        providers = _json(payload["socialProviders"], "socialProviders") if payload.get("socialProviders") else []
+        providers = (
+            _json(payload["socialProviders"], "socialProviders") if payload.get("socialProviders") else []
+        )
         if isinstance(providers, list):
             providers = [p for p in providers if isinstance(p, str) and p in _IDENTITY_PROVIDERS]
         auth["oauth"] = {
