@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -148,10 +149,8 @@ def create_stack(world: Any, stack_name: str, shape_: dict[str, Any] | None, **k
     """Create the stack (and put the model schema in S3) in the world's default account."""
     if shape_ is not None and shape_["schema"] is not None:
         s3 = world.client("s3")
-        try:
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=SCHEMA_BUCKET)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
         s3.put_object(Bucket=SCHEMA_BUCKET, Key=SCHEMA_KEY, Body=shape_["schema"].encode())
     world.client("cloudformation").create_stack(
         StackName=stack_name,
