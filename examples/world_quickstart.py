@@ -33,7 +33,9 @@ def main() -> int:
         )
         app = amplify.create_app(name="quickstart", repository="https://github.com/example/site")["app"]
         amplify.create_branch(appId=app["appId"], branchName="main", enableAutoBuild=False)
-        webhook = amplify.create_webhook(appId=app["appId"], branchName="main", description="quickstart")["webhook"]
+        webhook = amplify.create_webhook(appId=app["appId"], branchName="main", description="quickstart")[
+            "webhook"
+        ]
         request = urllib.request.Request(
             webhook["webhookUrl"] + "&operation=startbuild",
             data=b"{}",

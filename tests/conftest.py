@@ -33,3 +33,72 @@ def airflow_db() -> str:
         env=os.environ.copy(),
     )
     return _AIRFLOW_HOME
+
+
+class StubTaskInstance:
+    """What operators read from ``context["ti"]``: ids, and an XCom push that records values."""
+
+    def __init__(self, dag_id: str, task_id: str, run_id: str, map_index: int = -1, try_number: int = 1):
+        self.dag_id, self.task_id, self.run_id = dag_id, task_id, run_id
+        self.map_index, self.try_number = map_index, try_number
+        self.xcoms: dict[str, object] = {}
+        self.stats_tags: dict[str, str] = {}
+
+    def xcom_push(self, key: str, value: object, **kwargs: object) -> None:
+        self.xcoms[key] = value
+
+
+class DictTaskStateStore:
+    """Airflow 3.3's ``task_state_store`` interface (get/set), kept in a dict that outlives a try."""
+
+    def __init__(self, data: dict | None = None):
+        self.data = data if data is not None else {}
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+    def set(self, key, value):
+        self.data[key] = value
+
+
+def airflow_has_task_state_store() -> bool:
+    from airflow.providers.common.compat.sdk import ResumableJobMixin
+
+    return ResumableJobMixin.__module__.startswith("airflow.sdk")
+
+
+@pytest.fixture
+def task_context(request):
+    """Build the part of a task's context the operators use, as the running Airflow line provides it.
+
+    On Airflow 3.3+ the context has a ``task_state_store``; on older lines it has none and the
+    operators fall back to a Variable, which needs the metadata database.
+    """
+
+    def make(task_id: str = "task", run_id: str = "manual__1", store: DictTaskStateStore | None = None):
+        ti = StubTaskInstance("test_dag", task_id, run_id)
+        context = {"ti": ti, "task_instance": ti, "run_id": run_id}
+        if airflow_has_task_state_store():
+            context["task_state_store"] = store if store is not None else DictTaskStateStore()
+        else:
+            request.getfixturevalue("airflow_db")
+        return context
+
+    return make
+
+
+@pytest.fixture
+def task_logs(caplog, capsys):
+    """Everything the task logged so far at INFO (Airflow's default level): stdlib logging (Airflow 2)
+    and structlog's stdout (Airflow 3)."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    seen: list[str] = []
+
+    def read() -> str:
+        out, err = capsys.readouterr()
+        seen.append(out + err)
+        return caplog.text + "".join(seen)
+
+    return read

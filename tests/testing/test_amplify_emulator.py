@@ -48,7 +48,9 @@ def test_app_branch_and_webhook_round_trip(amplify):
     assert updated["enableAutoBuild"] is True and updated["environmentVariables"] == {"STAGE": "prod"}
     hook = amplify.create_webhook(appId=app["appId"], branchName="main", description="airflow")["webhook"]
     assert amplify.get_webhook(webhookId=hook["webhookId"])["webhook"]["branchName"] == "main"
-    assert [w["webhookId"] for w in amplify.list_webhooks(appId=app["appId"])["webhooks"]] == [hook["webhookId"]]
+    assert [w["webhookId"] for w in amplify.list_webhooks(appId=app["appId"])["webhooks"]] == [
+        hook["webhookId"]
+    ]
     amplify.delete_webhook(webhookId=hook["webhookId"])
     assert amplify.list_webhooks(appId=app["appId"])["webhooks"] == []
     assert [a["appId"] for a in amplify.list_apps()["apps"]] == [app["appId"]]
@@ -139,8 +141,12 @@ def test_release_on_app_without_repository_is_refused(amplify):
 
 def test_retry_reuses_the_commit_of_the_job_it_retries(amplify, staging_app):
     app_id = staging_app["app_id"]
-    first = amplify.start_job(appId=app_id, branchName="main", jobType="RELEASE", commitId="abc123")["jobSummary"]
-    retry = amplify.start_job(appId=app_id, branchName="main", jobType="RETRY", jobId=first["jobId"])["jobSummary"]
+    first = amplify.start_job(appId=app_id, branchName="main", jobType="RELEASE", commitId="abc123")[
+        "jobSummary"
+    ]
+    retry = amplify.start_job(appId=app_id, branchName="main", jobType="RETRY", jobId=first["jobId"])[
+        "jobSummary"
+    ]
     assert retry["jobId"] == "2" and retry["jobType"] == "RETRY" and retry["commitId"] == "abc123"
 
 
@@ -163,7 +169,9 @@ def test_list_apps_and_branches_paginate(amplify):
     app = amplify.create_app(name="many", repository="https://github.com/example/many")["app"]
     for i in range(5):
         amplify.create_branch(appId=app["appId"], branchName=f"b{i}")
-    pages = amplify.get_paginator("list_branches").paginate(appId=app["appId"], PaginationConfig={"PageSize": 2})
+    pages = amplify.get_paginator("list_branches").paginate(
+        appId=app["appId"], PaginationConfig={"PageSize": 2}
+    )
     assert [b["branchName"] for p in pages for b in p["branches"]] == ["b0", "b1", "b2", "b3", "b4"]
 
 
@@ -199,8 +207,12 @@ def test_manual_deployment_from_zip_upload(amplify_world, amplify):
     with pytest.raises(ClientError) as excinfo:  # nothing uploaded yet
         amplify.start_deployment(appId=app["appId"], branchName="main", jobId=created["jobId"])
     assert "uploaded" in _error(excinfo)[2]
-    assert requests.put(created["zipUploadUrl"], data=b"PK\x05\x06" + b"\0" * 18, timeout=5).status_code == 200
-    job = amplify.start_deployment(appId=app["appId"], branchName="main", jobId=created["jobId"])["jobSummary"]
+    assert (
+        requests.put(created["zipUploadUrl"], data=b"PK\x05\x06" + b"\0" * 18, timeout=5).status_code == 200
+    )
+    job = amplify.start_deployment(appId=app["appId"], branchName="main", jobId=created["jobId"])[
+        "jobSummary"
+    ]
     assert job["jobType"] == "MANUAL" and job["jobId"] == created["jobId"]
     by_url = amplify.start_deployment(
         appId=app["appId"], branchName="main", sourceUrl="s3://bucket/site/", sourceUrlType="BUCKET_PREFIX"

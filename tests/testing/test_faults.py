@@ -35,7 +35,9 @@ def single_try(amplify_world):
         ("503", "DependentServiceFailureException", 503),
     ],
 )
-def test_amplify_errors_are_shaped_like_the_service(amplify_world, single_try, staging_app, kind, code, status):
+def test_amplify_errors_are_shaped_like_the_service(
+    amplify_world, single_try, staging_app, kind, code, status
+):
     amplify = single_try("amplify")
     amplify_world.inject_fault(kind, service="amplify", operations=["GetApp"])
     with pytest.raises(ClientError) as excinfo:
@@ -112,7 +114,10 @@ def test_botocore_retries_ride_through_a_fault_rate(amplify_world, staging_app):
     amplify_world.inject_fault("429", service="amplify", operations=["GetBranch"], rate=0.3, seed=1)
     amplify = amplify_world.client("amplify")
     for _ in range(20):
-        assert amplify.get_branch(appId=staging_app["app_id"], branchName="main")["branch"]["branchName"] == "main"
+        assert (
+            amplify.get_branch(appId=staging_app["app_id"], branchName="main")["branch"]["branchName"]
+            == "main"
+        )
     log = amplify_world.requests(operation="GetBranch")
     assert len(log) > 20 and sum(1 for e in log if e.get("fault")) == len(log) - 20
 

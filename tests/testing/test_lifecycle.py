@@ -33,7 +33,13 @@ def amplify(amplify_world):
 def test_job_goes_through_every_status_with_scripted_timings(amplify_world, amplify, staging_app):
     app_id = staging_app["app_id"]
     amplify_world.script_next_job(
-        app_id, "main", created_seconds=0.2, pending_seconds=0.2, provision_seconds=0.3, build_seconds=0.5, deploy_seconds=0.3
+        app_id,
+        "main",
+        created_seconds=0.2,
+        pending_seconds=0.2,
+        provision_seconds=0.3,
+        build_seconds=0.5,
+        deploy_seconds=0.3,
     )
     job = amplify.start_job(appId=app_id, branchName="main", jobType="RELEASE")["jobSummary"]
     assert job["status"] == "CREATED"
@@ -69,10 +75,15 @@ def test_failed_build_names_step_reason_and_serves_its_log(amplify_world, amplif
 
 def test_failure_in_deploy_step(amplify_world, amplify, staging_app):
     app_id = staging_app["app_id"]
-    amplify_world.script_next_job(app_id, "main", outcome="FAILED", fail_step="DEPLOY", status_reason="deploy broke")
+    amplify_world.script_next_job(
+        app_id, "main", outcome="FAILED", fail_step="DEPLOY", status_reason="deploy broke"
+    )
     job = amplify.start_job(appId=app_id, branchName="main", jobType="RELEASE")["jobSummary"]
     _, final = watch(amplify, app_id, "main", job["jobId"])
-    assert [(s["stepName"], s["status"]) for s in final["steps"]] == [("BUILD", "SUCCEED"), ("DEPLOY", "FAILED")]
+    assert [(s["stepName"], s["status"]) for s in final["steps"]] == [
+        ("BUILD", "SUCCEED"),
+        ("DEPLOY", "FAILED"),
+    ]
 
 
 def test_one_running_job_per_branch_later_ones_wait_pending(amplify_world, amplify, staging_app):
@@ -80,7 +91,9 @@ def test_one_running_job_per_branch_later_ones_wait_pending(amplify_world, ampli
     amplify_world.script_next_job(app_id, "main", build_seconds=0.8)
     first = amplify.start_job(appId=app_id, branchName="main", jobType="RELEASE")["jobSummary"]
     second = amplify.start_job(appId=app_id, branchName="main", jobType="RELEASE")["jobSummary"]
-    assert amplify.get_job(appId=app_id, branchName="main", jobId="2")["job"]["summary"]["status"] == "PENDING"
+    assert (
+        amplify.get_job(appId=app_id, branchName="main", jobId="2")["job"]["summary"]["status"] == "PENDING"
+    )
     _, first_final = watch(amplify, app_id, "main", first["jobId"])
     _, second_final = watch(amplify, app_id, "main", second["jobId"])
     assert second_final["steps"][0]["startTime"] >= first_final["summary"]["endTime"]
@@ -107,7 +120,9 @@ def test_webhook_trigger_merges_into_a_pending_job(amplify_world, amplify, stagi
 def test_account_concurrency_limit_keeps_extra_jobs_pending(amplify_world, amplify):
     amplify_world.settings(concurrency_limit=2, default_script={"build_seconds": 0.6})
     apps = [amplify_world.seed_app(f"app{i}", ("main",)) for i in range(3)]
-    jobs = [amplify.start_job(appId=a["app_id"], branchName="main", jobType="RELEASE")["jobSummary"] for a in apps]
+    jobs = [
+        amplify.start_job(appId=a["app_id"], branchName="main", jobType="RELEASE")["jobSummary"] for a in apps
+    ]
     time.sleep(0.25)
     statuses = [
         amplify.get_job(appId=a["app_id"], branchName="main", jobId=j["jobId"])["job"]["summary"]["status"]
@@ -155,11 +170,15 @@ def test_time_speed_scales_simulated_durations(amplify_world, amplify, staging_a
     job = amplify.start_job(appId=app_id, branchName="main", jobType="RELEASE")["jobSummary"]
     _, final = watch(amplify, app_id, "main", job["jobId"])
     assert time.monotonic() - started < 3  # one simulated minute in about one real second
-    assert (final["summary"]["endTime"] - final["summary"]["startTime"]).total_seconds() == pytest.approx(60, abs=1)
+    assert (final["summary"]["endTime"] - final["summary"]["startTime"]).total_seconds() == pytest.approx(
+        60, abs=1
+    )
 
 
 def test_world_job_listing_shows_every_account(amplify_world, staging_app, production_app):
-    amplify_world.client("amplify").start_job(appId=staging_app["app_id"], branchName="main", jobType="RELEASE")
+    amplify_world.client("amplify").start_job(
+        appId=staging_app["app_id"], branchName="main", jobType="RELEASE"
+    )
     prod = amplify_world.client("amplify", account_id="222222222222")
     prod.start_job(appId=production_app["app_id"], branchName="main", jobType="RELEASE")
     assert {j["account_id"] for j in amplify_world.jobs()} == {"123456789012", "222222222222"}

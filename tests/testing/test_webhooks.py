@@ -17,7 +17,9 @@ def test_webhook_post_starts_a_web_hook_job_without_job_id_in_answer(amplify_wor
     assert answer.status_code == 200
     body = answer.json()
     assert "SendMessageResponse" in body and "jobId" not in answer.text
-    (job,) = amplify_world.client("amplify").list_jobs(appId=staging_app["app_id"], branchName="main")["jobSummaries"]
+    (job,) = amplify_world.client("amplify").list_jobs(appId=staging_app["app_id"], branchName="main")[
+        "jobSummaries"
+    ]
     assert job["jobType"] == "WEB_HOOK" and job["commitId"] == "HEAD"
 
 

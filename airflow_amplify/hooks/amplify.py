@@ -1,0 +1,570 @@
+"""Amplify Hosting jobs, branches and incoming webhooks.
+
+:class:`AmplifyHook` talks to the Amplify control plane (StartJob, GetJob, ListJobs, StopJob,
+GetWebhook, ...); :class:`AmplifyWebhookHook` holds an incoming-webhook URL as a secret connection;
+:class:`JobWatch` is the one polling policy (status changes, backoff, queued and running limits)
+that the blocking operators, the sensor and the async trigger all use.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
+
+from airflow_amplify.statuses import JOB_FAILURE_STATUSES, JOB_STATUSES, job_is_terminal, job_phase
+
+WEBHOOK_HOST = re.compile(r"^webhooks\.amplify\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?$")
+
+#: Error codes and HTTP statuses that mean "try again later", not "the wait is over".
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "RequestLimitExceeded",
+        "InternalFailure",
+        "InternalFailureException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "DependentServiceFailureException",
+        "RequestTimeout",
+    }
+)
+
+
+class AmplifyJobFailedError(AirflowException):
+    """An Amplify job ended FAILED or CANCELLED, or did not finish within its limits."""
+
+
+class AmplifyWebhookError(AirflowException):
+    """An incoming webhook refused the trigger, or the job it started cannot be found."""
+
+
+# --- input validation ------------------------------------------------------------------------
+
+
+@cache
+def _shape_constraints(shape_name: str) -> dict[str, Any]:
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("amplify").shape_for(shape_name)
+    return {**shape.metadata, "enum": list(getattr(shape, "enum", []) or [])}
+
+
+def validate_amplify_value(param: str, value: Any, shape_name: str, required: bool = True) -> None:
+    """Check a value against the constraints of the Amplify API's own model, before any call.
+
+    :param param: the operator parameter's name, for the message.
+    :param value: the value to check.
+    :param shape_name: the botocore shape (``AppId``, ``BranchName``, ``JobId``, ``JobType``, ...).
+    :param required: whether an empty value is an error.
+    :raises ValueError: naming the parameter, the value and what would be valid.
+    """
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"{param} is required; got {value!r}.")
+        return
+    if not isinstance(value, str):
+        raise ValueError(f"{param} must be a string; got {type(value).__name__} {value!r}.")
+    c = _shape_constraints(shape_name)
+    if c["enum"] and value not in c["enum"]:
+        raise ValueError(f"{param}={value!r} is not valid; expected one of {', '.join(c['enum'])}.")
+    if len(value) < c.get("min", 0) or len(value) > c.get("max", 1 << 30):
+        raise ValueError(
+            f"{param}={value!r} must be {c.get('min', 0)} to {c.get('max')} characters long; it has {len(value)}."
+        )
+    pattern = c.get("pattern")
+    if pattern and not re.fullmatch(pattern, value):
+        hint = {"AppId": " (an Amplify app id looks like d1abcdefgh1234)", "JobId": " (a decimal job id)"}
+        raise ValueError(f"{param}={value!r} does not match {pattern}{hint.get(shape_name, '')}.")
+
+
+def validate_webhook_url(url: str, allow_custom_host: bool = False, param: str = "webhook URL") -> str:
+    """Check that a URL is an Amplify incoming webhook and return its webhook id.
+
+    :param url: the webhook URL (``https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=..&token=..``).
+    :param allow_custom_host: accept another host (for example a local emulator).
+    :param param: what to call the URL in messages. The URL itself never appears in them.
+    """
+    parsed = urllib.parse.urlsplit(url or "")
+    query = urllib.parse.parse_qs(parsed.query)
+    if not parsed.hostname or not query.get("id") or not query.get("token"):
+        raise ValueError(
+            f"{param} is not an Amplify incoming webhook URL: expected "
+            "https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=<id>&token=<token>."
+        )
+    if not allow_custom_host and (parsed.scheme != "https" or not WEBHOOK_HOST.match(parsed.hostname)):
+        raise ValueError(
+            f"{param} has host {parsed.hostname!r} (scheme {parsed.scheme!r}); Amplify webhooks are served by "
+            "https://webhooks.amplify.<region>.amazonaws.com (or .com.cn). "
+            "Set allow_custom_webhook_host=True to use another host, such as a local emulator."
+        )
+    return query["id"][0]
+
+
+def job_console_url(
+    region: str, app_id: str, branch_name: str, job_id: str, domain: str = "aws.amazon.com"
+) -> str:
+    """The Amplify console page of a job (the same URL as the task's extra link)."""
+    from airflow_amplify.links.amplify import AmplifyJobLink
+
+    return AmplifyJobLink.format_str.format(
+        region_name=region,
+        aws_domain=domain,
+        app_id=app_id,
+        branch_name_quoted=urllib.parse.quote(branch_name, safe=""),
+        job_id=job_id,
+    )
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    import pendulum
+
+    return pendulum.from_timestamp(float(value)).isoformat()
+
+
+def job_summary(job: dict[str, Any], app_id: str, branch_name: str, region: str) -> dict[str, Any]:
+    """The XCom-safe summary of a job (GetJob's ``job``, or a ``jobSummary``)."""
+    summary = job.get("summary", job)
+    return {
+        "app_id": app_id,
+        "branch_name": branch_name,
+        "job_id": summary["jobId"],
+        "job_type": summary.get("jobType"),
+        "status": summary.get("status"),
+        "start_time": _iso(summary.get("startTime")),
+        "end_time": _iso(summary.get("endTime")),
+        "commit_id": summary.get("commitId"),
+        "console_url": job_console_url(region, app_id, branch_name, summary["jobId"]),
+    }
+
+
+def is_transient_error(error: BaseException) -> bool:
+    """Whether an AWS error means "try again" (throttling, 5xx, a dropped connection)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
+    return isinstance(error, ConnectionError | HTTPClientError | OSError | TimeoutError)
+
+
+# --- the polling policy ----------------------------------------------------------------------
+
+
+@dataclass
+class JobOutcome:
+    """How a watched job ended: ``success``, ``failed`` (FAILED or CANCELLED) or ``timeout``."""
+
+    status: str
+    job: dict[str, Any]
+    message: str
+
+
+@dataclass
+class JobWatch:
+    """Watches one job: logs status changes, decides when to poll next, enforces queued/running limits.
+
+    Sync loops (operators in blocking mode, sensors) and the async trigger feed it every GetJob
+    answer and sleep for :meth:`next_delay`. Its inputs are plain values so a trigger can rebuild
+    it in a new triggerer process: times come from the job's own timestamps where Amplify has them.
+
+    :param app_id: the Amplify app id.
+    :param branch_name: the branch.
+    :param job_id: the job being watched.
+    :param poll_interval: first delay between polls, and the delay after any status change (seconds).
+    :param max_poll_interval: the longest delay between polls without an expected duration (seconds).
+    :param backoff: growth factor of the delay while nothing changes.
+    :param queued_timeout: longest time the job may stay queued (CREATED, PENDING; seconds; None: no limit).
+    :param running_timeout: longest time the job may run once it has a build slot (seconds; None: no limit).
+    :param expected_duration: how long the branch's builds usually run (seconds), to sleep until near the end.
+    """
+
+    app_id: str
+    branch_name: str
+    job_id: str
+    poll_interval: float = 5.0
+    max_poll_interval: float = 30.0
+    backoff: float = 1.5
+    queued_timeout: float | None = None
+    running_timeout: float | None = None
+    expected_duration: float | None = None
+    last_status: str | None = None
+    last_steps: dict[str, str] = field(default_factory=dict)
+    polls_since_change: int = 0
+    queued_since: float | None = None
+    running_since: float | None = None
+    errors: int = 0
+
+    def describe(self) -> str:
+        return f"Amplify job {self.job_id} of {self.app_id}/{self.branch_name}"
+
+    def observe(self, job: dict[str, Any], log: Any, now: float | None = None) -> JobOutcome | None:
+        """Record one GetJob answer; log what changed; return the outcome when the wait is over."""
+        now = time.time() if now is None else now
+        self.errors = 0
+        summary = job["summary"]
+        status = summary["status"]
+        started = _epoch(summary.get("startTime")) or now
+        if self.queued_since is None:
+            self.queued_since = started
+        steps = job.get("steps") or []
+        if steps and self.running_since is None:
+            self.running_since = _epoch(steps[0].get("startTime"))
+        if job_phase(status) == "running" and self.running_since is None:
+            self.running_since = now
+        changed = status != self.last_status
+        if changed:
+            if status not in JOB_STATUSES:
+                log.info(
+                    "%s is in status %s, which this provider does not know: still waiting",
+                    self.describe(),
+                    status,
+                )
+            else:
+                waited = now - started
+                log.info("%s is %s (%.0f s since it was created)", self.describe(), status, waited)
+            self.last_status = status
+        for step in steps:
+            name, step_status = step["stepName"], step["status"]
+            if self.last_steps.get(name) != step_status:
+                self.last_steps[name] = step_status
+                duration = ""
+                if step.get("endTime") and step.get("startTime"):
+                    duration = f" after {_epoch(step['endTime']) - _epoch(step['startTime']):.1f} s"
+                log.info("%s: step %s %s%s", self.describe(), name, step_status, duration)
+                changed = True
+        self.polls_since_change = 0 if changed else self.polls_since_change + 1
+        if job_is_terminal(status):
+            if status in JOB_FAILURE_STATUSES:
+                return JobOutcome("failed", job, failure_reason(job, self.describe()))
+            return JobOutcome("success", job, f"{self.describe()} succeeded")
+        phase = job_phase(status)
+        if (
+            phase == "queued"
+            and self.queued_timeout is not None
+            and now - self.queued_since > self.queued_timeout
+        ):
+            return JobOutcome(
+                "timeout",
+                job,
+                f"{self.describe()} stayed queued ({status}) for more than {self.queued_timeout:.0f} s; "
+                "the branch may have another build running or the account its concurrent-build limit.",
+            )
+        if (
+            phase == "running"
+            and self.running_timeout is not None
+            and now - self.running_since > self.running_timeout
+        ):
+            return JobOutcome(
+                "timeout",
+                job,
+                f"{self.describe()} ran ({status}) for more than {self.running_timeout:.0f} s.",
+            )
+        return None
+
+    def observe_error(self, error: BaseException, log: Any) -> None:
+        """Record a transient error (throttling, 5xx, dropped connection): the wait goes on."""
+        self.errors += 1
+        log.warning("%s: transient error while polling (%s); retrying", self.describe(), type(error).__name__)
+
+    def next_delay(self, now: float | None = None) -> float:
+        """Seconds to wait before the next poll."""
+        now = time.time() if now is None else now
+        if self.errors:
+            return min(self.max_poll_interval, self.poll_interval * self.backoff ** min(self.errors, 10))
+        grown = min(
+            self.max_poll_interval, self.poll_interval * self.backoff ** min(self.polls_since_change, 20)
+        )
+        if (
+            self.expected_duration
+            and self.running_since is not None
+            and job_phase(self.last_status or "") == "running"
+        ):
+            remaining = self.running_since + self.expected_duration - now
+            if remaining > self.poll_interval:
+                return remaining  # sleep until about the time builds of this branch usually end
+            # Overdue: poll at about a tenth of the usual duration, never slower than the cap.
+            return max(1.0, min(grown, self.max_poll_interval, 0.1 * self.expected_duration))
+        return grown
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    return float(value)
+
+
+def failure_reason(job: dict[str, Any], describe: str) -> str:
+    """One line naming the job, its status, the failing step and the step's statusReason."""
+    status = job["summary"]["status"]
+    failed = [s for s in job.get("steps") or [] if s.get("status") in ("FAILED", "CANCELLED")]
+    if failed:
+        step = failed[0]
+        reason = step.get("statusReason") or "no status reason given"
+        return f"{describe} {status}: step {step['stepName']} {step['status']}: {reason}"
+    return f"{describe} {status} before any step failed"
+
+
+# --- hooks -----------------------------------------------------------------------------------
+
+
+class AmplifyHook(AwsBaseHook):
+    """Interact with AWS Amplify Hosting: jobs, branches, webhooks and step logs.
+
+    Additional arguments (such as ``aws_conn_id`` and ``region_name``) are passed to
+    :class:`~airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "amplify"
+        super().__init__(*args, **kwargs)
+
+    @property
+    def waiter_path(self) -> Path:
+        return Path(__file__).parent.parent / "waiters" / "amplify.json"
+
+    # jobs
+
+    def start_job(
+        self,
+        app_id: str,
+        branch_name: str,
+        job_type: str = "RELEASE",
+        job_id: str | None = None,
+        job_reason: str | None = None,
+        commit_id: str | None = None,
+        commit_message: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a job (StartJob) and return its ``jobSummary``.
+
+        :param app_id: the Amplify app id.
+        :param branch_name: the branch to build.
+        :param job_type: RELEASE, RETRY (needs ``job_id``), MANUAL or WEB_HOOK.
+        :param job_id: the job to retry, for RETRY.
+        :param job_reason: free text shown with the job.
+        :param commit_id: the commit to build.
+        :param commit_message: the commit message to show.
+        """
+        params: dict[str, Any] = {"appId": app_id, "branchName": branch_name, "jobType": job_type}
+        for key, value in (
+            ("jobId", job_id),
+            ("jobReason", job_reason),
+            ("commitId", commit_id),
+            ("commitMessage", commit_message),
+        ):
+            if value:
+                params[key] = value
+        return self.conn.start_job(**params)["jobSummary"]
+
+    def get_job(self, app_id: str, branch_name: str, job_id: str) -> dict[str, Any]:
+        """GetJob: the job's ``summary`` and ``steps``."""
+        return self.conn.get_job(appId=app_id, branchName=branch_name, jobId=job_id)["job"]
+
+    def list_jobs(self, app_id: str, branch_name: str, max_items: int | None = None) -> list[dict[str, Any]]:
+        """Job summaries of a branch, newest first (sorted by numeric job id: the API promises no order).
+
+        :param max_items: stop after this many summaries (pages are fetched only as needed).
+        """
+        paginator = self.conn.get_paginator("list_jobs")
+        config = {"MaxItems": max_items} if max_items else {}
+        jobs = [
+            j
+            for page in paginator.paginate(appId=app_id, branchName=branch_name, PaginationConfig=config)
+            for j in page["jobSummaries"]
+        ]
+        return sorted(jobs, key=lambda j: int(j["jobId"]), reverse=True)
+
+    def stop_job(self, app_id: str, branch_name: str, job_id: str) -> dict[str, Any]:
+        """StopJob; returns the ``jobSummary`` (usually CANCELLING)."""
+        return self.conn.stop_job(appId=app_id, branchName=branch_name, jobId=job_id)["jobSummary"]
+
+    def get_active_job(self, app_id: str, branch_name: str) -> dict[str, Any] | None:
+        """The newest job of the branch that is not finished, or None."""
+        from airflow_amplify.statuses import job_is_active
+
+        for job in self.list_jobs(app_id, branch_name, max_items=50):
+            if job_is_active(job["status"]):
+                return job
+        return None
+
+    def get_branch(self, app_id: str, branch_name: str) -> dict[str, Any]:
+        return self.conn.get_branch(appId=app_id, branchName=branch_name)["branch"]
+
+    def expected_duration(self, app_id: str, branch_name: str, sample: int = 5) -> float | None:
+        """Median running time of the branch's last successful jobs (seconds), or None without history."""
+        durations = []
+        for job in self.list_jobs(app_id, branch_name, max_items=20):
+            if job["status"] == "SUCCEED" and job.get("endTime") and job.get("startTime"):
+                durations.append((job["endTime"] - job["startTime"]).total_seconds())
+            if len(durations) >= sample:
+                break
+        if not durations:
+            return None
+        durations.sort()
+        return durations[len(durations) // 2]
+
+    def wait_for_job(self, watch: JobWatch, sleep=time.sleep) -> JobOutcome:
+        """Poll GetJob until the watch says the wait is over (blocking; holds the worker)."""
+        while True:
+            try:
+                job = self.get_job(watch.app_id, watch.branch_name, watch.job_id)
+            except Exception as err:
+                if not is_transient_error(err):
+                    raise
+                watch.observe_error(err, self.log)
+            else:
+                outcome = watch.observe(job, self.log)
+                if outcome is not None:
+                    return outcome
+            sleep(watch.next_delay())
+
+    # logs
+
+    def fetch_log_tail(self, log_url: str, lines: int = 50, timeout: float = 30) -> list[str]:
+        """The last ``lines`` lines of a step's log, from its presigned ``logUrl``.
+
+        :param log_url: the step's ``logUrl``.
+        :param lines: how many lines to keep from the end.
+        :param timeout: seconds to wait for the log.
+        """
+        with urllib.request.urlopen(log_url, timeout=timeout) as answer:
+            text = answer.read().decode("utf-8", "replace")
+        return text.splitlines()[-lines:]
+
+    def describe_failure(self, outcome: JobOutcome, lines: int = 50) -> str:
+        """The error text for a failed job: job, step, statusReason and the failing step's log tail."""
+        message = outcome.message
+        steps = [s for s in outcome.job.get("steps") or [] if s.get("status") in ("FAILED", "CANCELLED")]
+        steps = steps or (outcome.job.get("steps") or [])[-1:]
+        if lines and steps and steps[0].get("logUrl"):
+            step = steps[0]
+            try:
+                tail = self.fetch_log_tail(step["logUrl"], lines)
+            except (OSError, urllib.error.URLError) as err:
+                message += f"\n(The {step['stepName']} log could not be fetched: {err})"
+            else:
+                message += f"\nLast {len(tail)} lines of the {step['stepName']} log:\n" + "\n".join(tail)
+        return message
+
+    # webhooks
+
+    def get_webhook(self, webhook_id: str) -> dict[str, Any]:
+        """GetWebhook: the webhook's app, branch and URL. The URL is registered as a secret at once."""
+        webhook = self.conn.get_webhook(webhookId=webhook_id)["webhook"]
+        register_webhook_secret(webhook["webhookUrl"])
+        return webhook
+
+    def trigger_webhook(self, url: str, timeout: float = 30) -> None:
+        """POST ``&operation=startbuild`` with ``{}`` to an incoming webhook.
+
+        :param url: the webhook URL (a secret: it is never logged).
+        :param timeout: seconds to wait for the answer.
+        :raises AmplifyWebhookError: when the webhook answered, but refused.
+        :raises OSError: when the answer never came (timeout, reset): the build may have started.
+        """
+        request = urllib.request.Request(
+            url + "&operation=startbuild",
+            data=b"{}",
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                body = answer.read(4096).decode("utf-8", "replace")
+        except urllib.error.HTTPError as err:
+            raise AmplifyWebhookError(
+                f"The incoming webhook refused the trigger with HTTP {err.code}: {err.read(500).decode('utf-8', 'replace')}"
+            ) from None
+        if body.lstrip().startswith("<"):
+            raise AmplifyWebhookError(
+                "The incoming webhook answered with an HTML page: the trigger was not accepted."
+            )
+
+
+def ensure_connection_exists(conn_id: str | None, param: str = "aws_conn_id") -> None:
+    """Fail clearly when a named connection does not exist, before any AWS call.
+
+    The amazon provider falls back to the default credential chain for an unknown connection id,
+    which would quietly deploy with whatever credentials the worker has. ``None`` keeps that
+    fallback on purpose.
+    """
+    if conn_id is None:
+        return
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ValueError(
+            f"{param}={conn_id!r}: no Airflow connection with this id. Create it, or pass {param}=None "
+            "to use the worker's default AWS credentials."
+        ) from None
+
+
+def register_webhook_secret(url: str) -> None:
+    """Tell Airflow's secrets masker about a webhook URL and its token, so no log shows them."""
+    mask_secret(url)
+    for token in urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("token", []):
+        mask_secret(token)
+
+
+class AmplifyWebhookHook(BaseHook):
+    """An Amplify incoming-webhook URL kept in an Airflow connection of type ``amplify_webhook``.
+
+    The whole URL goes in the connection's password field, so Airflow stores it encrypted and masks it.
+
+    :param webhook_conn_id: the connection id.
+    """
+
+    conn_name_attr = "webhook_conn_id"
+    default_conn_name = "amplify_webhook_default"
+    conn_type = "amplify_webhook"
+    hook_name = "Amplify incoming webhook"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["host", "schema", "login", "port", "extra"],
+            "relabeling": {"password": "Webhook URL"},
+            "placeholders": {
+                "password": "https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=...&token=..."
+            },
+        }
+
+    def __init__(self, webhook_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.webhook_conn_id = webhook_conn_id
+
+    def get_webhook_url(self) -> str:
+        """The webhook URL, registered with the secrets masker before it is returned."""
+        conn = self.get_connection(self.webhook_conn_id)
+        url = conn.password or ""
+        if not url and conn.extra:
+            url = json.loads(conn.extra).get("webhook_url", "")
+        if not url:
+            raise ValueError(
+                f"Connection {self.webhook_conn_id!r} has no webhook URL: put the URL in its password field."
+            )
+        register_webhook_secret(url)
+        return url

@@ -1,0 +1,580 @@
+"""Start Amplify Hosting builds (StartJob, incoming webhooks) and wait for them.
+
+Both operators share one life cycle: validate input before any AWS call, start (or re-attach to)
+a job, persist a console link, then wait in the triggerer (deferrable), in the worker (blocking),
+or not at all. A retried task re-attaches to the job its earlier try started while that job is
+active or has succeeded: through Airflow 3.3's resumable-job support (``task_state_store``) where
+it exists, and through an Airflow Variable per task instance on older Airflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+import urllib.parse
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import AirflowException, ResumableJobMixin, conf
+
+from airflow_amplify.hooks.amplify import (
+    AmplifyHook,
+    AmplifyJobFailedError,
+    AmplifyWebhookError,
+    AmplifyWebhookHook,
+    JobOutcome,
+    JobWatch,
+    ensure_connection_exists,
+    job_summary,
+    validate_amplify_value,
+    validate_webhook_url,
+)
+from airflow_amplify.links.amplify import AmplifyJobLink
+from airflow_amplify.statuses import job_is_active
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+IF_BUSY_CHOICES = ("wait", "attach", "stop", "fail")
+
+
+def _seconds(value: float | timedelta | None, param: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise ValueError(f"{param} must be a positive number of seconds or a timedelta; got {value!r}.")
+    return seconds
+
+
+class _VariableJobStore:
+    """Where a task instance remembers its job on Airflow versions without ``task_state_store``.
+
+    One Variable per task instance (dag, task, run, map index), deleted when the task succeeds.
+    """
+
+    def __init__(self, context: Context, key: str):
+        ti = context["ti"]
+        ident = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{getattr(ti, 'map_index', -1)}"
+        self.key = f"airflow_amplify.{key}.{ti.dag_id[:80]}.{ti.task_id[:80]}.{hashlib.sha1(ident.encode()).hexdigest()[:16]}"
+        self.ident = ident
+
+    def get(self) -> dict[str, Any] | None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        # The default is positional: Airflow 2 calls it default_var, the Task SDK default.
+        return Variable.get(self.key, None, deserialize_json=True)
+
+    def set(self, value: dict[str, Any]) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        Variable.set(
+            self.key, value, description=f"airflow-provider-amplify: job of {self.ident}", serialize_json=True
+        )
+
+    def delete(self) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        # Nothing to clean up, or no permission: re-attach state is best effort.
+        with contextlib.suppress(Exception):
+            Variable.delete(self.key)
+
+
+class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
+    """Shared life cycle of the operators that start an Amplify job and wait for it.
+
+    :param wait_for_completion: wait for the job to finish (default True); otherwise return once it started.
+    :param deferrable: wait in the triggerer, holding no worker slot
+        (default: the ``[operators] default_deferrable`` setting).
+    :param waiter_delay: seconds between the first polls, and after every status change.
+    :param waiter_max_delay: longest delay between polls while nothing changes (seconds).
+    :param queued_timeout: longest time the job may stay queued (CREATED, PENDING), in seconds or a timedelta.
+    :param running_timeout: longest time the job may run once provisioned, in seconds or a timedelta.
+    :param log_tail_lines: lines of the failing step's log to put in the error.
+    :param stop_job_on_kill: stop the Amplify job when the task is killed, or times out.
+    :param aws_conn_id: the Airflow AWS connection (assume-role and per-service endpoints included).
+    :param region_name: AWS region (default: the connection's).
+    :param verify: SSL certificate verification.
+    :param botocore_config: botocore client configuration, as a dict.
+    """
+
+    aws_hook_class = AmplifyHook
+    operator_extra_links = (AmplifyJobLink(),)
+    external_id_key = "amplify_job"
+    ui_color = "#ff9900"
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        waiter_delay: float = 5,
+        waiter_max_delay: float = 30,
+        queued_timeout: float | timedelta | None = timedelta(hours=2),
+        running_timeout: float | timedelta | None = timedelta(hours=2),
+        log_tail_lines: int = 50,
+        stop_job_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.waiter_delay = waiter_delay
+        self.waiter_max_delay = waiter_max_delay
+        self.queued_timeout = queued_timeout
+        self.running_timeout = running_timeout
+        self.log_tail_lines = log_tail_lines
+        self.stop_job_on_kill = stop_job_on_kill
+        self.app_id: str = ""
+        self.branch_name: str = ""
+        self._job_ref: dict[str, str] | None = None
+
+    # --- for subclasses ---------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check every input before any AWS call; raise ValueError naming the parameter."""
+        if _seconds(self.waiter_delay, "waiter_delay") > _seconds(self.waiter_max_delay, "waiter_max_delay"):
+            raise ValueError(
+                f"waiter_delay ({self.waiter_delay}) must not exceed waiter_max_delay ({self.waiter_max_delay})."
+            )
+        _seconds(self.queued_timeout, "queued_timeout")
+        _seconds(self.running_timeout, "running_timeout")
+        ensure_connection_exists(self.aws_conn_id)
+
+    def start(self, context: Context) -> dict[str, Any]:
+        """Start the job (or adopt one) and return its ``jobSummary``."""
+        raise NotImplementedError
+
+    # --- execution --------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        self.validate()
+        if context.get("task_state_store") is not None:
+            return self.execute_resumable(context)  # Airflow 3.3+: the task state store survives retries
+        store = _VariableJobStore(context, self.external_id_key)
+        previous = store.get()
+        if previous and self._same_target(previous):
+            status = self.get_job_status(previous, context)
+            if self.is_job_active(status):
+                self.log.info(
+                    "Re-attaching to job %s started by an earlier try (%s)", previous["job_id"], status
+                )
+                return self.poll_until_complete(previous, context)
+            if self.is_job_succeeded(status):
+                self.log.info(
+                    "Job %s of an earlier try already succeeded; not starting another", previous["job_id"]
+                )
+                store.delete()
+                return self.get_job_result(previous, context)
+        ref = self.submit_job(context)
+        store.set(ref)
+        result = self.poll_until_complete(ref, context)
+        store.delete()
+        return result
+
+    def _same_target(self, ref: dict[str, Any]) -> bool:
+        return ref.get("app_id") == self.app_id and ref.get("branch_name") == self.branch_name
+
+    # ResumableJobMixin's interface (used directly on Airflow 3.3+, and by the fallback above)
+
+    def submit_job(self, context: Context) -> dict[str, str]:
+        summary = self.start(context)
+        ref = {"app_id": self.app_id, "branch_name": self.branch_name, "job_id": summary["jobId"]}
+        self._job_ref = ref
+        return ref
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        if not isinstance(external_id, dict) or not self._same_target(external_id):
+            return "UNRELATED"
+        try:
+            return self.hook.get_job(self.app_id, self.branch_name, external_id["job_id"])["summary"][
+                "status"
+            ]
+        except self.hook.conn.exceptions.NotFoundException:
+            return "NOT_FOUND"
+
+    def is_job_active(self, status: str) -> bool:
+        return status not in ("UNRELATED", "NOT_FOUND") and job_is_active(status)
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == "SUCCEED"
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        self._job_ref = dict(external_id)
+        job_id = external_id["job_id"]
+        AmplifyJobLink.persist(
+            context=context,
+            operator=self,
+            region_name=self.hook.conn_region_name,
+            aws_partition=self.hook.conn_partition,
+            app_id=self.app_id,
+            branch_name_quoted=urllib.parse.quote(self.branch_name, safe=""),
+            job_id=job_id,
+        )
+        if not self.wait_for_completion:
+            return self._remember(self.get_job_result(external_id, context))
+        expected = self.hook.expected_duration(self.app_id, self.branch_name)
+        if self.deferrable:
+            from airflow_amplify.triggers.amplify import AmplifyJobTrigger
+
+            self.defer(
+                trigger=AmplifyJobTrigger(
+                    app_id=self.app_id,
+                    branch_name=self.branch_name,
+                    job_id=job_id,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                    poll_interval=self.waiter_delay,
+                    max_poll_interval=self.waiter_max_delay,
+                    queued_timeout=_seconds(self.queued_timeout, "queued_timeout"),
+                    running_timeout=_seconds(self.running_timeout, "running_timeout"),
+                    expected_duration=expected,
+                    stop_on_kill=self.stop_job_on_kill,
+                ),
+                method_name="execute_complete",
+            )
+        watch = self._watch(job_id, expected)
+        return self._remember(self._finish(self.hook.wait_for_job(watch), context))
+
+    def _remember(self, result: dict[str, Any]) -> dict[str, Any]:
+        self._result = result
+        return result
+
+    def get_job_result(self, external_id: Any, context: Context) -> dict[str, Any]:
+        cached = getattr(self, "_result", None)
+        if cached and cached["job_id"] == external_id["job_id"]:
+            return cached  # the wait that just ended already read the final state
+        job = self.hook.get_job(self.app_id, self.branch_name, external_id["job_id"])
+        return job_summary(job, self.app_id, self.branch_name, self.hook.conn_region_name)
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    def _watch(self, job_id: str, expected: float | None) -> JobWatch:
+        return JobWatch(
+            self.app_id,
+            self.branch_name,
+            job_id,
+            poll_interval=self.waiter_delay,
+            max_poll_interval=self.waiter_max_delay,
+            queued_timeout=_seconds(self.queued_timeout, "queued_timeout"),
+            running_timeout=_seconds(self.running_timeout, "running_timeout"),
+            expected_duration=expected,
+        )
+
+    def _finish(self, outcome: JobOutcome, context: Context) -> dict[str, Any]:
+        if outcome.status == "success":
+            self.log.info("%s", outcome.message)
+            return job_summary(outcome.job, self.app_id, self.branch_name, self.hook.conn_region_name)
+        if outcome.status == "timeout":
+            self._stop_if_active(outcome.job["summary"]["jobId"], "it exceeded its time limit")
+            raise AmplifyJobFailedError(outcome.message)
+        raise AmplifyJobFailedError(self.hook.describe_failure(outcome, self.log_tail_lines))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: return the job summary, or raise with the failure and its log."""
+        if not event or "status" not in event or "job_id" not in event:
+            raise AirflowException(f"Unexpected trigger event: {event!r}")
+        self.validate_inputs_after_deferral()
+        job_id = event["job_id"]
+        self._job_ref = {"app_id": self.app_id, "branch_name": self.branch_name, "job_id": job_id}
+        if event["status"] == "error":
+            raise AmplifyJobFailedError(event["message"])
+        job = self.hook.get_job(self.app_id, self.branch_name, job_id)
+        result = self._finish(JobOutcome(event["status"], job, event["message"]), context)
+        if context.get("task_state_store") is None:
+            _VariableJobStore(context, self.external_id_key).delete()
+        return result
+
+    def validate_inputs_after_deferral(self) -> None:
+        """Hook for subclasses whose app and branch are resolved at run time."""
+
+    def _stop_if_active(self, job_id: str, why: str) -> None:
+        try:
+            job = self.hook.get_job(self.app_id, self.branch_name, job_id)
+            if job_is_active(job["summary"]["status"]):
+                self.log.info(
+                    "Stopping Amplify job %s of %s/%s: %s", job_id, self.app_id, self.branch_name, why
+                )
+                self.hook.stop_job(self.app_id, self.branch_name, job_id)
+        except Exception as err:
+            self.log.warning("Could not stop Amplify job %s: %s", job_id, err)
+
+    def on_kill(self) -> None:
+        """Stop the Amplify job this task started or attached to."""
+        if self.stop_job_on_kill and self._job_ref:
+            self._stop_if_active(self._job_ref["job_id"], "the task was killed")
+
+
+class AmplifyStartJobOperator(AmplifyBaseJobOperator):
+    """Start an Amplify Hosting job with StartJob and wait for it.
+
+    .. seealso:: the Amplify API's StartJob.
+
+    :param app_id: the Amplify app id (``d`` followed by lowercase letters and digits). Templated.
+    :param branch_name: the branch to build, e.g. ``main`` or ``feature/x``. Templated.
+    :param job_type: RELEASE (default), RETRY (needs ``job_id``), or WEB_HOOK. Templated.
+    :param job_id: the job to retry, for RETRY. Templated.
+    :param job_reason: free text shown with the job. Templated.
+    :param commit_id: the commit to build, shown in the console. Templated.
+    :param commit_message: the commit message to show in the console. Templated.
+    :param if_busy: what to do when the branch already has an active job: ``wait`` for it and then
+        start ours (default), ``attach`` to it as if we had started it, ``stop`` it and start ours,
+        or ``fail``.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "app_id", "branch_name", "job_type", "job_id", "job_reason", "commit_id", "commit_message"
+    )
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        branch_name: str,
+        job_type: str = "RELEASE",
+        job_id: str | None = None,
+        job_reason: str | None = None,
+        commit_id: str | None = None,
+        commit_message: str | None = None,
+        if_busy: str = "wait",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.app_id = app_id
+        self.branch_name = branch_name
+        self.job_type = job_type
+        self.job_id = job_id
+        self.job_reason = job_reason
+        self.commit_id = commit_id
+        self.commit_message = commit_message
+        self.if_busy = if_busy
+
+    def validate(self) -> None:
+        super().validate()
+        validate_amplify_value("app_id", self.app_id, "AppId")
+        validate_amplify_value("branch_name", self.branch_name, "BranchName")
+        if self.job_type == "MANUAL":
+            raise ValueError("job_type='MANUAL' is for manual deployments (CreateDeployment), not StartJob.")
+        validate_amplify_value("job_type", self.job_type, "JobType")
+        if self.job_type == "RETRY" and not self.job_id:
+            raise ValueError("job_type='RETRY' needs job_id: the id of the job to retry.")
+        validate_amplify_value("job_id", self.job_id, "JobId", required=False)
+        validate_amplify_value("job_reason", self.job_reason, "JobReason", required=False)
+        validate_amplify_value("commit_id", self.commit_id, "CommitId", required=False)
+        validate_amplify_value("commit_message", self.commit_message, "CommitMessage", required=False)
+        if self.if_busy not in IF_BUSY_CHOICES:
+            raise ValueError(
+                f"if_busy={self.if_busy!r} is not valid; expected one of {', '.join(IF_BUSY_CHOICES)}."
+            )
+
+    def start(self, context: Context) -> dict[str, Any]:
+        hook = self.hook
+        self._get_branch_or_explain()
+        active = hook.get_active_job(self.app_id, self.branch_name)
+        if active is not None:
+            desc = f"job {active['jobId']} ({active['jobType']}, {active['status']})"
+            if self.if_busy == "fail":
+                raise AirflowException(
+                    f"Branch {self.branch_name} of app {self.app_id} already has an active {desc}; if_busy='fail'."
+                )
+            if self.if_busy == "attach":
+                self.log.info("Branch %s already has an active %s: attaching to it", self.branch_name, desc)
+                return active
+            if self.if_busy == "stop":
+                self.log.info(
+                    "Branch %s has an active %s: stopping it before starting ours", self.branch_name, desc
+                )
+                hook.stop_job(self.app_id, self.branch_name, active["jobId"])
+            else:
+                self.log.info(
+                    "Branch %s has an active %s: waiting for it before starting ours", self.branch_name, desc
+                )
+                self._wait_for_other_job(active["jobId"])
+        summary = hook.start_job(
+            self.app_id,
+            self.branch_name,
+            job_type=self.job_type,
+            job_id=self.job_id,
+            job_reason=self.job_reason,
+            commit_id=self.commit_id,
+            commit_message=self.commit_message,
+        )
+        self.log.info(
+            "Started Amplify %s job %s on %s/%s (%s)",
+            self.job_type,
+            summary["jobId"],
+            self.app_id,
+            self.branch_name,
+            summary["status"],
+        )
+        return summary
+
+    def _get_branch_or_explain(self) -> dict[str, Any]:
+        try:
+            return self.hook.get_branch(self.app_id, self.branch_name)
+        except self.hook.conn.exceptions.NotFoundException as err:
+            raise ValueError(
+                f"app_id={self.app_id!r}, branch_name={self.branch_name!r}: not found in account "
+                f"{self.hook.account_id}, region {self.hook.conn_region_name} "
+                f"({err.response['Error'].get('Message', '')}). Check the app id, the branch and the connection."
+            ) from None
+
+    def _wait_for_other_job(self, job_id: str) -> None:
+        """Wait, in the worker, for another job on the branch to finish (its outcome is not ours)."""
+        watch = self._watch(job_id, None)
+        watch.queued_timeout = watch.running_timeout = None
+        outcome = self.hook.wait_for_job(watch)
+        self.log.info("The branch's earlier job %s ended %s", job_id, outcome.job["summary"]["status"])
+
+
+class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
+    """Start an Amplify Hosting build through an incoming webhook, find the job it started, wait for it.
+
+    The webhook answer carries no job id. The operator notes the branch's newest job before the
+    POST and then finds the new WEB_HOOK job with ListJobs, or the pending job the trigger was
+    merged into. A POST whose fate is unknown (timeout, reset) is followed by that ListJobs check,
+    never by a second POST. The webhook URL and its token are masked in every log.
+
+    :param webhook_conn_id: an ``amplify_webhook`` connection whose password is the webhook URL.
+    :param app_id: with ``webhook_id``, resolve the URL by GetWebhook instead of a connection.
+    :param webhook_id: the webhook's id, with ``app_id``.
+    :param allow_custom_webhook_host: accept a webhook URL whose host is not
+        ``webhooks.amplify.<region>.amazonaws.com`` (for a local emulator).
+    :param webhook_timeout: seconds to wait for the webhook's answer.
+    :param find_job_timeout: seconds to look for the job the webhook started.
+    :param merge_grace_period: when the branch had a pending job, seconds to wait for a new job
+        before deciding the trigger was merged into the pending one.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("webhook_conn_id", "app_id", "webhook_id")
+
+    def __init__(
+        self,
+        *,
+        webhook_conn_id: str | None = None,
+        app_id: str | None = None,
+        webhook_id: str | None = None,
+        allow_custom_webhook_host: bool = False,
+        webhook_timeout: float = 30,
+        find_job_timeout: float = 120,
+        merge_grace_period: float = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.webhook_conn_id = webhook_conn_id
+        self.webhook_app_id = app_id
+        self.webhook_id = webhook_id
+        self.allow_custom_webhook_host = allow_custom_webhook_host
+        self.webhook_timeout = webhook_timeout
+        self.find_job_timeout = find_job_timeout
+        self.merge_grace_period = merge_grace_period
+
+    def validate(self) -> None:
+        super().validate()
+        if bool(self.webhook_conn_id) == bool(self.webhook_id):
+            raise ValueError(
+                "Give either webhook_conn_id (a connection holding the webhook URL) or app_id with webhook_id; "
+                f"got webhook_conn_id={self.webhook_conn_id!r}, webhook_id={self.webhook_id!r}."
+            )
+        if self.webhook_id:
+            validate_amplify_value("app_id", self.webhook_app_id, "AppId")
+            validate_amplify_value("webhook_id", self.webhook_id, "WebhookId")
+        _seconds(self.webhook_timeout, "webhook_timeout")
+        _seconds(self.find_job_timeout, "find_job_timeout")
+        self._resolve_webhook()
+
+    def _resolve_webhook(self) -> None:
+        """Find the URL, check its host, and learn the app and branch from GetWebhook. No change in AWS."""
+        if self.webhook_conn_id:
+            try:
+                url = AmplifyWebhookHook(self.webhook_conn_id).get_webhook_url()
+            except AirflowException as err:
+                raise ValueError(f"webhook_conn_id={self.webhook_conn_id!r}: {err}") from None
+            source = f"the URL in connection {self.webhook_conn_id!r}"
+        else:
+            url = ""
+            source = f"the URL of webhook {self.webhook_id!r}"
+        webhook_id = self.webhook_id or validate_webhook_url(url, self.allow_custom_webhook_host, source)
+        try:
+            webhook = self.hook.get_webhook(webhook_id)
+        except self.hook.conn.exceptions.NotFoundException:
+            raise ValueError(
+                f"Webhook {webhook_id!r} ({source}) was not found in account {self.hook.account_id}, "
+                f"region {self.hook.conn_region_name}: check the webhook and aws_conn_id."
+            ) from None
+        if self.webhook_id and webhook.get("appId") and webhook["appId"] != self.webhook_app_id:
+            raise ValueError(
+                f"webhook_id={self.webhook_id!r} belongs to app {webhook['appId']!r}, not app_id={self.webhook_app_id!r}."
+            )
+        url = url or webhook["webhookUrl"]
+        validate_webhook_url(url, self.allow_custom_webhook_host, source)
+        self._url = url
+        self.app_id = webhook.get("appId") or self.webhook_app_id or ""
+        self.branch_name = webhook["branchName"]
+
+    def validate_inputs_after_deferral(self) -> None:
+        self._resolve_webhook()
+
+    def start(self, context: Context) -> dict[str, Any]:
+        hook = self.hook
+        before = hook.list_jobs(self.app_id, self.branch_name, max_items=50)
+        newest = max((int(j["jobId"]) for j in before), default=0)
+        pending = [j for j in before if j["status"] == "PENDING"]
+        self.log.info(
+            "Triggering the incoming webhook of %s/%s (newest job before: %s)",
+            self.app_id,
+            self.branch_name,
+            newest,
+        )
+        unknown_fate: BaseException | None = None
+        try:
+            hook.trigger_webhook(self._url, timeout=self.webhook_timeout)
+        except AmplifyWebhookError:
+            raise
+        except OSError as err:  # timeout, reset: the build may or may not have started
+            unknown_fate = err
+            self.log.warning(
+                "The webhook POST did not get an answer (%s); checking ListJobs instead of posting again",
+                type(err).__name__,
+            )
+        return self._find_started_job(newest, pending, unknown_fate)
+
+    def _find_started_job(
+        self, newest: int, pending: list[dict[str, Any]], unknown_fate: BaseException | None
+    ) -> dict[str, Any]:
+        started = time.monotonic()
+        delay = 1.0
+        while True:
+            jobs = self.hook.list_jobs(self.app_id, self.branch_name, max_items=50)
+            new = sorted(
+                (j for j in jobs if int(j["jobId"]) > newest and j["jobType"] == "WEB_HOOK"),
+                key=lambda j: int(j["jobId"]),
+            )
+            if new:
+                self.log.info("The webhook started job %s (%s)", new[0]["jobId"], new[0]["status"])
+                return new[0]
+            elapsed = time.monotonic() - started
+            if pending and unknown_fate is None and elapsed >= self.merge_grace_period:
+                merged = next((j for j in jobs if j["jobId"] == pending[-1]["jobId"]), pending[-1])
+                self.log.info(
+                    "No new job appeared: the trigger was merged into pending job %s (%s)",
+                    merged["jobId"],
+                    merged["status"],
+                )
+                return merged
+            if elapsed >= self.find_job_timeout:
+                fate = (
+                    f" after the POST got no answer ({type(unknown_fate).__name__})" if unknown_fate else ""
+                )
+                raise AmplifyWebhookError(
+                    f"No new WEB_HOOK job appeared on {self.app_id}/{self.branch_name} within "
+                    f"{self.find_job_timeout:.0f} s{fate}. The webhook was not posted again, to avoid a duplicate build."
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 10.0)

@@ -1,0 +1,165 @@
+"""Wait for an Amplify Hosting job that something else started."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import AirflowException, PokeReturnValue, conf
+
+from airflow_amplify.hooks.amplify import (
+    AmplifyHook,
+    AmplifyJobFailedError,
+    JobOutcome,
+    JobWatch,
+    ensure_connection_exists,
+    job_summary,
+    validate_amplify_value,
+)
+from airflow_amplify.links.amplify import AmplifyJobLink
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
+    """Wait until an Amplify job succeeds; fail with the failing step and its log when it does not.
+
+    Works in ``poke`` and ``reschedule`` modes, and deferrable (holding no worker slot). The sensor
+    never stops the job it watches: it did not start it.
+
+    :param app_id: the Amplify app id. Templated.
+    :param branch_name: the branch. Templated.
+    :param job_id: the job to watch; ``None`` or ``"latest"`` for the branch's newest job. Templated.
+    :param deferrable: wait in the triggerer (default: the ``[operators] default_deferrable`` setting).
+    :param waiter_max_delay: longest delay between the trigger's polls (seconds); its first delay is
+        ``poke_interval``.
+    :param queued_timeout: longest time the job may stay queued, in seconds or a timedelta (deferrable mode).
+    :param running_timeout: longest time the job may run, in seconds or a timedelta (deferrable mode).
+    :param log_tail_lines: lines of the failing step's log to put in the error.
+    """
+
+    aws_hook_class = AmplifyHook
+    template_fields: Sequence[str] = aws_template_fields("app_id", "branch_name", "job_id")
+    operator_extra_links = (AmplifyJobLink(),)
+    ui_color = "#ff9900"
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        branch_name: str,
+        job_id: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        waiter_max_delay: float = 30,
+        queued_timeout: float | timedelta | None = None,
+        running_timeout: float | timedelta | None = None,
+        log_tail_lines: int = 50,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.app_id = app_id
+        self.branch_name = branch_name
+        self.job_id = job_id
+        self.deferrable = deferrable
+        self.waiter_max_delay = waiter_max_delay
+        self.queued_timeout = queued_timeout
+        self.running_timeout = running_timeout
+        self.log_tail_lines = log_tail_lines
+        self._resolved_job_id: str | None = None
+        self._watch_state: JobWatch | None = None
+
+    def _validate(self) -> None:
+        ensure_connection_exists(self.aws_conn_id)
+        validate_amplify_value("app_id", self.app_id, "AppId")
+        validate_amplify_value("branch_name", self.branch_name, "BranchName")
+        if self.job_id not in (None, "latest"):
+            validate_amplify_value("job_id", self.job_id, "JobId")
+
+    def _job_id(self, context: Context) -> str:
+        if self._resolved_job_id:
+            return self._resolved_job_id
+        if self.job_id not in (None, "latest"):
+            job_id = self.job_id
+        else:
+            jobs = self.hook.list_jobs(self.app_id, self.branch_name, max_items=1)
+            if not jobs:
+                raise AirflowException(f"Branch {self.branch_name} of app {self.app_id} has no job to watch.")
+            job_id = jobs[0]["jobId"]
+            self.log.info("Watching the newest job of %s/%s: %s", self.app_id, self.branch_name, job_id)
+        self._resolved_job_id = job_id
+        AmplifyJobLink.persist(
+            context=context,
+            operator=self,
+            region_name=self.hook.conn_region_name,
+            aws_partition=self.hook.conn_partition,
+            app_id=self.app_id,
+            branch_name_quoted=urllib.parse.quote(self.branch_name, safe=""),
+            job_id=job_id,
+        )
+        return job_id
+
+    def _watch(self, job_id: str) -> JobWatch:
+        """One watch per job for the life of this sensor instance, so a poke logs only what changed."""
+        if self._watch_state is None or self._watch_state.job_id != job_id:
+            self._watch_state = JobWatch(self.app_id, self.branch_name, job_id)
+        return self._watch_state
+
+    def execute(self, context: Context) -> Any:
+        self._validate()
+        job_id = self._job_id(context)
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_amplify.triggers.amplify import AmplifyJobTrigger
+
+        def seconds(value):
+            return value.total_seconds() if isinstance(value, timedelta) else value
+
+        self.defer(
+            trigger=AmplifyJobTrigger(
+                app_id=self.app_id,
+                branch_name=self.branch_name,
+                job_id=job_id,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+                poll_interval=self.poke_interval,
+                max_poll_interval=max(self.waiter_max_delay, self.poke_interval),
+                queued_timeout=seconds(self.queued_timeout),
+                running_timeout=seconds(self.running_timeout),
+                expected_duration=self.hook.expected_duration(self.app_id, self.branch_name),
+                stop_on_kill=False,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) if self.timeout else None,
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        job_id = self._job_id(context)
+        job = self.hook.get_job(self.app_id, self.branch_name, job_id)
+        outcome = self._watch(job_id).observe(job, self.log)
+        if outcome is None:
+            return False
+        return self._finish(outcome)
+
+    def _finish(self, outcome: JobOutcome) -> PokeReturnValue:
+        if outcome.status == "success":
+            summary = job_summary(outcome.job, self.app_id, self.branch_name, self.hook.conn_region_name)
+            return PokeReturnValue(is_done=True, xcom_value=summary)
+        if outcome.status == "timeout":
+            raise AmplifyJobFailedError(outcome.message)
+        raise AmplifyJobFailedError(self.hook.describe_failure(outcome, self.log_tail_lines))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: the job summary, or an error with the failing step's log."""
+        if not event or "status" not in event or "job_id" not in event:
+            raise AirflowException(f"Unexpected trigger event: {event!r}")
+        if event["status"] == "error":
+            raise AmplifyJobFailedError(event["message"])
+        job = self.hook.get_job(self.app_id, self.branch_name, event["job_id"])
+        return self._finish(JobOutcome(event["status"], job, event["message"])).xcom_value
