@@ -303,7 +303,10 @@ class WorldApp:
             return _response(start_response, 200, "", {"Content-Type": "text/plain"})
         if entry.get("operation") == "GetTemplateSummary":
             return self._moto_rewritten(environ, start_response, _fix_template_summary_metadata)
-        if service == "cloudformation" and entry.get("operation") in ("DescribeStacks", "DescribeStackEvents"):
+        if service == "cloudformation" and entry.get("operation") in (
+            "DescribeStacks",
+            "DescribeStackEvents",
+        ):
             operation, account_id, region = entry["operation"], entry["account_id"], entry["region"]
             return self._moto_rewritten(
                 environ,
