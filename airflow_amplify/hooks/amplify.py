@@ -411,12 +411,22 @@ class AmplifyHook(AwsBaseHook):
     def get_branch(self, app_id: str, branch_name: str) -> dict[str, Any]:
         return self.conn.get_branch(appId=app_id, branchName=branch_name)["branch"]
 
-    def expected_duration(self, app_id: str, branch_name: str, sample: int = 5) -> float | None:
-        """Median running time of the branch's last successful jobs (seconds), or None without history."""
+    def expected_duration(self, app_id: str, branch_name: str, sample: int = 3) -> float | None:
+        """How long the branch's recent successful builds ran once they had a build slot (median, seconds).
+
+        Measured from the first step's start to the job's end, so time spent queued does not count.
+        None when the branch has no successful build yet.
+
+        :param sample: how many recent successful jobs to look at (one GetJob each).
+        """
         durations = []
-        for job in self.list_jobs(app_id, branch_name, max_items=20):
-            if job["status"] == "SUCCEED" and job.get("endTime") and job.get("startTime"):
-                durations.append((job["endTime"] - job["startTime"]).total_seconds())
+        for summary in self.list_jobs(app_id, branch_name, max_items=20):
+            if summary["status"] != "SUCCEED":
+                continue
+            job = self.get_job(app_id, branch_name, summary["jobId"])
+            steps = job.get("steps") or []
+            if steps and steps[0].get("startTime") and job["summary"].get("endTime"):
+                durations.append((job["summary"]["endTime"] - steps[0]["startTime"]).total_seconds())
             if len(durations) >= sample:
                 break
         if not durations:

@@ -1,0 +1,172 @@
+"""AmplifyHook and the shared job-status policy, through real botocore against the world."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_amplify import statuses
+from airflow_amplify.hooks.amplify import (
+    AmplifyHook,
+    JobWatch,
+    job_console_url,
+    validate_amplify_value,
+    validate_webhook_url,
+)
+
+WAITER = Path(__file__).resolve().parents[2] / "airflow_amplify" / "waiters" / "amplify.json"
+
+
+@pytest.fixture
+def hook(aws_connections):
+    return AmplifyHook(aws_conn_id="aws_staging")
+
+
+def test_list_jobs_is_newest_first_by_numeric_id_across_pages(amplify_world, hook, staging_app):
+    amplify = amplify_world.client("amplify")
+    for _ in range(12):
+        amplify.start_job(appId=staging_app["app_id"], branchName="main", jobType="RELEASE")
+    ids = [j["jobId"] for j in hook.list_jobs(staging_app["app_id"], "main")]
+    assert ids == [str(i) for i in range(12, 0, -1)]  # "10" sorts after "9" by number, not by text
+
+
+def test_active_job_and_expected_duration(amplify_world, hook, staging_app):
+    app_id = staging_app["app_id"]
+    assert hook.get_active_job(app_id, "main") is None and hook.expected_duration(app_id, "main") is None
+    amplify_world.script_next_job(
+        app_id, "main", provision_seconds=0.1, build_seconds=0.4, deploy_seconds=0.2
+    )
+    first = hook.start_job(app_id, "main")
+    assert hook.get_active_job(app_id, "main")["jobId"] == first["jobId"]
+    outcome = hook.wait_for_job(
+        JobWatch(app_id, "main", first["jobId"], poll_interval=0.1, max_poll_interval=0.2)
+    )
+    assert outcome.status == "success" and hook.get_active_job(app_id, "main") is None
+    assert hook.expected_duration(app_id, "main") == pytest.approx(0.6, abs=0.01)
+
+
+def test_fetch_log_tail(amplify_world, hook, staging_app):
+    app_id = staging_app["app_id"]
+    amplify_world.script_next_job(app_id, "main", outcome="FAILED", log_lines=120, status_reason="boom")
+    job = hook.start_job(app_id, "main")
+    outcome = hook.wait_for_job(JobWatch(app_id, "main", job["jobId"], poll_interval=0.1))
+    tail = hook.fetch_log_tail(outcome.job["steps"][0]["logUrl"], lines=10)
+    assert len(tail) == 10 and tail[-2].endswith("!!! boom")
+
+
+def test_waiter_json_agrees_with_the_status_model_and_works(amplify_world, hook, staging_app):
+    model = json.loads(WAITER.read_text())["waiters"]["job_complete"]
+    by_state = {}
+    for acceptor in model["acceptors"]:
+        if acceptor["matcher"] == "path":
+            by_state.setdefault(acceptor["state"], set()).add(acceptor["expected"])
+    assert by_state["success"] == set(statuses.JOB_SUCCESS_STATUSES)
+    assert by_state["failure"] == set(statuses.JOB_FAILURE_STATUSES)
+    job = hook.start_job(staging_app["app_id"], "main")
+    waiter = hook.get_waiter("job_complete")
+    waiter.wait(
+        appId=staging_app["app_id"],
+        branchName="main",
+        jobId=job["jobId"],
+        WaiterConfig={"Delay": 1, "MaxAttempts": 10},
+    )
+    assert hook.get_job(staging_app["app_id"], "main", job["jobId"])["summary"]["status"] == "SUCCEED"
+
+
+def test_status_model():
+    assert statuses.job_is_terminal("SUCCEED") and statuses.job_is_terminal("CANCELLED")
+    for status in ("CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCELLING", "SOMETHING_NEW"):
+        assert not statuses.job_is_terminal(status) and statuses.job_is_active(status)
+    assert statuses.job_phase("PENDING") == "queued" and statuses.job_phase("SOMETHING_NEW") == "queued"
+    assert statuses.job_phase("PROVISIONING") == "running"
+
+
+def test_watch_backs_off_while_nothing_changes_and_resets_on_change():
+    class Log:
+        def info(self, *a):
+            pass
+
+    watch = JobWatch("d1", "main", "1", poll_interval=5, max_poll_interval=30, backoff=1.5)
+    job = {"summary": {"status": "RUNNING", "startTime": 1000.0}, "steps": []}
+    delays = []
+    for _ in range(6):
+        watch.observe(job, Log(), now=1000.0)
+        delays.append(watch.next_delay(now=1000.0))
+    assert delays == [5, 7.5, 11.25, 16.875, 25.3125, 30]
+    watch.observe(
+        {
+            "summary": {"status": "RUNNING", "startTime": 1000.0},
+            "steps": [{"stepName": "BUILD", "status": "RUNNING", "startTime": 1001.0}],
+        },
+        Log(),
+        now=1002,
+    )
+    assert watch.next_delay(now=1002) == 5
+
+
+def test_watch_sleeps_until_the_expected_end_then_polls_densely():
+    class Log:
+        def info(self, *a):
+            pass
+
+    watch = JobWatch("d1", "main", "1", poll_interval=5, max_poll_interval=30, expected_duration=600)
+    job = {
+        "summary": {"status": "RUNNING", "startTime": 0.0},
+        "steps": [{"stepName": "BUILD", "status": "RUNNING", "startTime": 0.0}],
+    }
+    watch.observe(job, Log(), now=10)
+    assert watch.next_delay(now=10) == 590  # one call near the end instead of ~40
+    watch.observe(job, Log(), now=600)
+    assert watch.next_delay(now=600) <= 30 and watch.next_delay(now=600) <= 0.1 * 600
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "shape", "fragment"),
+    [
+        ("app_id", "", "AppId", "app_id is required"),
+        ("app_id", "D1ABC", "AppId", "does not match d[a-z0-9]+"),
+        ("branch_name", "x" * 256, "BranchName", "must be 1 to 255 characters long; it has 256"),
+        ("job_type", "NIGHTLY", "JobType", "expected one of RELEASE, RETRY, MANUAL, WEB_HOOK"),
+        ("job_id", "12a", "JobId", "does not match [0-9]+"),
+        ("app_id", 42, "AppId", "must be a string"),
+    ],
+)
+def test_validation_names_parameter_value_and_rule(param, value, shape, fragment):
+    with pytest.raises(ValueError) as excinfo:
+        validate_amplify_value(param, value, shape)
+    assert fragment in str(excinfo.value) and param in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://webhooks.amplify.us-east-1.amazonaws.com/prod/webhooks?id=abc&token=t",
+        "https://webhooks.amplify.cn-north-1.amazonaws.com.cn/prod/webhooks?id=abc&token=t",
+        "https://webhooks.amplify.ap-southeast-2.amazonaws.com/prod/webhooks?id=abc&token=t",
+    ],
+)
+def test_amplify_webhook_hosts_are_accepted(url):
+    assert validate_webhook_url(url) == "abc"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example.com/prod/webhooks?id=abc&token=secret",
+        "http://webhooks.amplify.us-east-1.amazonaws.com/prod/webhooks?id=abc&token=secret",
+        "https://webhooks.amplify.us-east-1.amazonaws.com.evil.io/prod/webhooks?id=abc&token=secret",
+        "https://webhooks.amplify.us-east-1.amazonaws.com/prod/webhooks?id=abc",
+    ],
+)
+def test_other_webhook_urls_are_refused_without_echoing_the_token(url):
+    with pytest.raises(ValueError) as excinfo:
+        validate_webhook_url(url)
+    assert "secret" not in str(excinfo.value)
+
+
+def test_console_url_encodes_the_branch():
+    assert job_console_url("eu-west-1", "d1", "feature/a b", "7") == (
+        "https://eu-west-1.console.aws.amazon.com/amplify/apps/d1/branches/feature%2Fa%20b/deployments/7"
+    )
