@@ -25,10 +25,51 @@ def get_provider_info() -> dict:
                 "tags": ["aws"],
             }
         ],
-        "hooks": [],
-        "operators": [],
-        "sensors": [],
-        "triggers": [],
-        "connection-types": [],
-        "extra-links": [],
+        "hooks": [
+            {
+                "integration-name": "AWS Amplify",
+                "python-modules": [
+                    "airflow_amplify.hooks.amplify",
+                    "airflow_amplify.hooks.ampx",
+                    "airflow_amplify.hooks.cloudformation",
+                    "airflow_amplify.hooks.native_outputs",
+                    "airflow_amplify.hooks.outputs",
+                    "airflow_amplify.hooks.model_introspection",
+                ],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "AWS Amplify",
+                "python-modules": ["airflow_amplify.operators.amplify", "airflow_amplify.operators.ampx"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "AWS Amplify",
+                "python-modules": [
+                    "airflow_amplify.sensors.amplify",
+                    "airflow_amplify.sensors.cloudformation",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "AWS Amplify",
+                "python-modules": [
+                    "airflow_amplify.triggers.amplify",
+                    "airflow_amplify.triggers.cloudformation",
+                ],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "amplify_webhook",
+                "hook-class-name": "airflow_amplify.hooks.amplify.AmplifyWebhookHook",
+            }
+        ],
+        "extra-links": [
+            "airflow_amplify.links.amplify.AmplifyJobLink",
+            "airflow_amplify.links.cloudformation.AmplifyStackLink",
+        ],
     }

@@ -61,3 +61,18 @@ def test_airflow_providers_list_shows_the_provider(tmp_path):
     start = result.stdout.index("[")
     providers = {p["package_name"]: p for p in json.loads(result.stdout[start:])}
     assert providers["airflow-provider-amplify"]["version"] == airflow_amplify.__version__
+
+
+def test_provider_info_lists_every_public_module():
+    from pathlib import Path
+
+    package = Path(airflow_amplify.__file__).parent
+    info = airflow_amplify.get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        listed = {m for entry in info[kind] for m in entry["python-modules"]}
+        present = {
+            f"airflow_amplify.{kind}.{p.stem}" for p in (package / kind).glob("*.py") if not p.stem.startswith("_")
+        }
+        assert listed == present, kind
+    links = {p.stem for p in (package / "links").glob("*.py") if not p.stem.startswith("_")}
+    assert {link.split(".")[2] for link in info["extra-links"]} == links
