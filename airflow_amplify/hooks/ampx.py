@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -369,7 +370,7 @@ class AmpxHook(AwsBaseHook):
         from airflow.providers.common.compat.sdk import mask_secret
 
         region = self.resolve_region()
-        creds = self.get_credentials(region_name=region)
+        creds = self.session.get_credentials().get_frozen_credentials()
         mask_secret(creds.secret_key)
         env = {
             "AWS_ACCESS_KEY_ID": creds.access_key,
@@ -641,11 +642,21 @@ class AmpxHook(AwsBaseHook):
 
     # --- preflight checks -------------------------------------------------------------------
 
+    @cached_property
+    def session(self):
+        """One boto3 session for the whole run (one AssumeRole for an assume-role connection)."""
+        return self.get_session(region_name=self.resolve_region())
+
+    @cached_property
+    def account_id(self) -> str:
+        """The target account (STS GetCallerIdentity with the connection's credentials)."""
+        return self.client_for("sts").get_caller_identity()["Account"]
+
     def client_for(self, service: str):
         """A boto3 client for ``service`` from this hook's connection (same credentials, region, endpoints)."""
         clients = self.__dict__.setdefault("_clients", {})
         if service not in clients:
-            clients[service] = self.get_session(region_name=self.resolve_region()).client(
+            clients[service] = self.session.client(
                 service_name=service,
                 endpoint_url=self.conn_config.get_service_endpoint_url(service),
                 config=self.config,

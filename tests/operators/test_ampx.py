@@ -447,3 +447,43 @@ def test_real_pipeline_deploy_with_preflight_is_stopped_before_the_cli_runs(
     operations = {r["operation"] for r in amplify_world.requests()}
     assert operations <= {"AssumeRole", "GetCallerIdentity", "GetParameter"}, operations
     assert not (sample_app / ".amplify").exists()
+
+
+def test_on_kill_ends_the_deploy_process_tree(
+    amplify_world, aws_connections, production_app, fake_project, fake_ampx, tmp_path, task_context
+):
+    import threading
+    from pathlib import Path
+
+    amplify_world.bootstrap_cdk(PRODUCTION)
+    state = tmp_path / "state"
+    state.mkdir()
+    op = deploy_op(
+        production_app,
+        fake_project,
+        fake_ampx,
+        env={"FAKE_AMPX_MODE": "tree", "FAKE_AMPX_STATE": str(state)},
+        kill_grace_seconds=0.5,
+    )
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            op.execute(task_context())
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.time() + 30
+    while not (state / "pids").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)
+    pids = [int(p) for p in (state / "pids").read_text().split()]
+    op.on_kill()
+    thread.join(15)
+    assert not thread.is_alive()
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    assert isinstance(errors[0], AmpxCommandError) and "ended by on_kill" in str(errors[0])
