@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test test-fast lint format lock venvs clean ampx world
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/python -m airflow_amplify.demo
+	$(VENV)/bin/python demo/run_demo.py
 
 test: lint $(VENV)/.installed $(VENV2)/.installed ampx
 	@echo "== tests on Airflow 3.3 ($(LOCK3))"

@@ -188,6 +188,7 @@ class WorldApp:
             "path": redact(raw_uri),
             "account_id": None,
             "region": None,
+            "client": " ".join(environ.get("HTTP_USER_AGENT", "").split()[:1]),
         }
         scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         route = None
