@@ -151,7 +151,9 @@ def real_ampx_path(install: bool = True) -> tuple[Path | None, str]:
     except (OSError, subprocess.TimeoutExpired) as err:
         return None, f"scripts/install-ampx failed: {err}"
     if result.returncode != 0:
-        return None, f"scripts/install-ampx failed (npm unreachable?): {result.stderr.strip()[-300:]}"
+        lines = [line for line in result.stderr.splitlines() if "code" in line or "ERR" in line.upper()]
+        summary = "; ".join(lines[:3]) or result.stderr.strip()[-200:]
+        return None, f"scripts/install-ampx failed (npm registry unreachable?): {summary}"
     return Path(result.stdout.strip().splitlines()[-1]), ""
 
 
