@@ -158,7 +158,7 @@ def real_ampx_path(install: bool = True) -> tuple[Path | None, str]:
 
 
 def sample_app_ready() -> tuple[bool, str]:
-    """Whether ``sample-app/node_modules`` is installed (CI runs ``npm ci`` there)."""
+    """Whether ``sample-app/node_modules`` is installed (``make test`` installs it)."""
     if not (SAMPLE_APP / "node_modules" / "@aws-amplify" / "backend").is_dir():
-        return False, f"sample-app dependencies are not installed: run `npm ci --prefix {SAMPLE_APP}`"
+        return False, f"sample-app dependencies are not installed: run `npm install --prefix {SAMPLE_APP}`"
     return True, ""

@@ -169,7 +169,7 @@ class WorldApp:
         self.faults.clear()
         self.requests.clear()
         self.stacks.reset()
-        self.clock.set_speed(1.0)
+        self.clock.reset()
 
     # --- WSGI -------------------------------------------------------------------------------
 

@@ -358,6 +358,7 @@ def real_ampx():
     return path
 
 
+@pytest.mark.ampx
 def test_real_generate_outputs_from_a_stack_in_the_production_account(
     amplify_world, aws_connections, production_app, real_ampx, tmp_path, task_context
 ):
@@ -397,6 +398,7 @@ def sample_app(tmp_path):
     shutil.rmtree(SAMPLE_APP / ".amplify", ignore_errors=True)
 
 
+@pytest.mark.ampx
 def test_real_pipeline_deploy_unbootstrapped_account_fails_with_parsed_bootstrap_error(
     amplify_world, aws_connections, production_app, real_ampx, sample_app, task_context
 ):
@@ -425,6 +427,7 @@ def test_real_pipeline_deploy_unbootstrapped_account_fails_with_parsed_bootstrap
     assert amplify_world.requests(operation="GetParameter", account_id=PRODUCTION)
 
 
+@pytest.mark.ampx
 def test_real_pipeline_deploy_with_preflight_is_stopped_before_the_cli_runs(
     amplify_world, aws_connections, production_app, real_ampx, sample_app, task_context
 ):

@@ -183,3 +183,12 @@ def test_world_job_listing_shows_every_account(amplify_world, staging_app, produ
     prod.start_job(appId=production_app["app_id"], branchName="main", jobType="RELEASE")
     assert {j["account_id"] for j in amplify_world.jobs()} == {"123456789012", "222222222222"}
     assert len(amplify_world.jobs(account_id="222222222222")) == 1
+
+
+def test_reset_brings_a_fast_clock_back_to_real_time(amplify_world, amplify, staging_app):
+    amplify_world.settings(time_speed=100.0)
+    time.sleep(0.3)  # thirty simulated seconds
+    amplify_world.reset()
+    app = amplify_world.seed_app("after-reset", ("main",))
+    job = amplify.start_job(appId=app["app_id"], branchName="main", jobType="RELEASE")["jobSummary"]
+    assert abs(job["startTime"].timestamp() - time.time()) < 2

@@ -57,6 +57,13 @@ class Clock:
         with self._lock:
             return self._base_wall + (time.monotonic() - self._base_mono) * self.speed
 
+    def reset(self) -> None:
+        """Back to real time at real speed (a faster clock runs ahead of the wall clock)."""
+        with self._lock:
+            self._base_wall = time.time()
+            self._base_mono = time.monotonic()
+            self.speed = 1.0
+
     def set_speed(self, speed: float) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
