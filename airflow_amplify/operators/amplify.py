@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-import urllib.parse
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,21 +33,13 @@ from airflow_amplify.hooks.amplify import (
     validate_webhook_url,
 )
 from airflow_amplify.links.amplify import AmplifyJobLink
+from airflow_amplify.params import to_seconds
 from airflow_amplify.statuses import job_is_active
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 IF_BUSY_CHOICES = ("wait", "attach", "stop", "fail")
-
-
-def _seconds(value: float | timedelta | None, param: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds <= 0:
-        raise ValueError(f"{param} must be a positive number of seconds or a timedelta; got {value!r}.")
-    return seconds
 
 
 class _VariableJobStore:
@@ -137,12 +128,14 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
 
     def validate(self) -> None:
         """Check every input before any AWS call; raise ValueError naming the parameter."""
-        if _seconds(self.waiter_delay, "waiter_delay") > _seconds(self.waiter_max_delay, "waiter_max_delay"):
+        if to_seconds(self.waiter_delay, "waiter_delay") > to_seconds(
+            self.waiter_max_delay, "waiter_max_delay"
+        ):
             raise ValueError(
                 f"waiter_delay ({self.waiter_delay}) must not exceed waiter_max_delay ({self.waiter_max_delay})."
             )
-        _seconds(self.queued_timeout, "queued_timeout")
-        _seconds(self.running_timeout, "running_timeout")
+        to_seconds(self.queued_timeout, "queued_timeout")
+        to_seconds(self.running_timeout, "running_timeout")
         ensure_connection_exists(self.aws_conn_id)
 
     def start(self, context: Context) -> dict[str, Any]:
@@ -206,15 +199,7 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         self._job_ref = dict(external_id)
         job_id = external_id["job_id"]
-        AmplifyJobLink.persist(
-            context=context,
-            operator=self,
-            region_name=self.hook.conn_region_name,
-            aws_partition=self.hook.conn_partition,
-            app_id=self.app_id,
-            branch_name_quoted=urllib.parse.quote(self.branch_name, safe=""),
-            job_id=job_id,
-        )
+        AmplifyJobLink.persist_job(context, self, self.hook, self.app_id, self.branch_name, job_id)
         if not self.wait_for_completion:
             return self._remember(self.get_job_result(external_id, context))
         expected = self.hook.expected_duration(self.app_id, self.branch_name)
@@ -232,8 +217,8 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
                     botocore_config=self.botocore_config,
                     poll_interval=self.waiter_delay,
                     max_poll_interval=self.waiter_max_delay,
-                    queued_timeout=_seconds(self.queued_timeout, "queued_timeout"),
-                    running_timeout=_seconds(self.running_timeout, "running_timeout"),
+                    queued_timeout=to_seconds(self.queued_timeout, "queued_timeout"),
+                    running_timeout=to_seconds(self.running_timeout, "running_timeout"),
                     expected_duration=expected,
                     stop_on_kill=self.stop_job_on_kill,
                 ),
@@ -262,8 +247,8 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
             job_id,
             poll_interval=self.waiter_delay,
             max_poll_interval=self.waiter_max_delay,
-            queued_timeout=_seconds(self.queued_timeout, "queued_timeout"),
-            running_timeout=_seconds(self.running_timeout, "running_timeout"),
+            queued_timeout=to_seconds(self.queued_timeout, "queued_timeout"),
+            running_timeout=to_seconds(self.running_timeout, "running_timeout"),
             expected_duration=expected,
         )
 
@@ -485,8 +470,8 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
         if self.webhook_id:
             validate_amplify_value("app_id", self.webhook_app_id, "AppId")
             validate_amplify_value("webhook_id", self.webhook_id, "WebhookId")
-        _seconds(self.webhook_timeout, "webhook_timeout")
-        _seconds(self.find_job_timeout, "find_job_timeout")
+        to_seconds(self.webhook_timeout, "webhook_timeout")
+        to_seconds(self.find_job_timeout, "find_job_timeout")
         self._resolve_webhook()
 
     def _resolve_webhook(self) -> None:

@@ -33,21 +33,13 @@ from airflow_amplify.hooks.ampx import (
     validate_outputs_options,
 )
 from airflow_amplify.links.cloudformation import AmplifyStackLink
+from airflow_amplify.params import to_seconds
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 #: Engines that can produce amplify_outputs (a native engine is added by its own issue).
 OUTPUTS_ENGINES = ("ampx",)
-
-
-def _seconds(value: float | timedelta | None, param: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds <= 0:
-        raise ValueError(f"{param}={value!r} is not valid; use a positive number of seconds or a timedelta.")
-    return seconds
 
 
 def _require_text(value: Any, param: str, what: str) -> str:
@@ -213,8 +205,8 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         _require_text(self.branch_name, "branch_name", "give the Amplify branch name, e.g. 'main'")
         _require_text(self.project_dir, "project_dir", "give the path of the Amplify Gen 2 project")
         validate_outputs_options(str(self.outputs_version), self.outputs_format)
-        _seconds(self.timeout, "timeout")
-        _seconds(self.install_timeout, "install_timeout")
+        to_seconds(self.timeout, "timeout")
+        to_seconds(self.install_timeout, "install_timeout")
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -243,7 +235,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
             hook.install_dependencies(
                 self.project_dir,
                 command=self.install_command,
-                timeout=_seconds(self.install_timeout, "install_timeout"),
+                timeout=to_seconds(self.install_timeout, "install_timeout"),
             )
 
         self._persist_stack_link(context, stack_name)
@@ -258,7 +250,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
             "Deploying app %s branch %s to stack %s in %s", self.app_id, self.branch_name, stack_name, region
         )
         start = time.monotonic()
-        hook.run_ampx(args, self.project_dir, timeout=_seconds(self.timeout, "timeout"))
+        hook.run_ampx(args, self.project_dir, timeout=to_seconds(self.timeout, "timeout"))
         duration = time.monotonic() - start
 
         stack = hook.describe_stack(stack_name)
@@ -375,7 +367,7 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
     def execute(self, context: Context) -> dict[str, Any]:
         validate_outputs_options(str(self.outputs_version), self.format)
         _require_text(self.out_dir, "out_dir", "give the directory to write amplify_outputs into")
-        timeout = _seconds(self.timeout, "timeout")
+        timeout = to_seconds(self.timeout, "timeout")
         backend_args, stack_name = self._backend_args()
         hook = self.hook
         hook.check_connection()

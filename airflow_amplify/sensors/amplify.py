@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from airflow_amplify.hooks.amplify import (
     validate_amplify_value,
 )
 from airflow_amplify.links.amplify import AmplifyJobLink
+from airflow_amplify.params import to_seconds
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -92,15 +92,7 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
             job_id = jobs[0]["jobId"]
             self.log.info("Watching the newest job of %s/%s: %s", self.app_id, self.branch_name, job_id)
         self._resolved_job_id = job_id
-        AmplifyJobLink.persist(
-            context=context,
-            operator=self,
-            region_name=self.hook.conn_region_name,
-            aws_partition=self.hook.conn_partition,
-            app_id=self.app_id,
-            branch_name_quoted=urllib.parse.quote(self.branch_name, safe=""),
-            job_id=job_id,
-        )
+        AmplifyJobLink.persist_job(context, self, self.hook, self.app_id, self.branch_name, job_id)
         return job_id
 
     def _watch(self, job_id: str) -> JobWatch:
@@ -116,9 +108,6 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
             return super().execute(context)
         from airflow_amplify.triggers.amplify import AmplifyJobTrigger
 
-        def seconds(value):
-            return value.total_seconds() if isinstance(value, timedelta) else value
-
         self.defer(
             trigger=AmplifyJobTrigger(
                 app_id=self.app_id,
@@ -130,8 +119,8 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
                 botocore_config=self.botocore_config,
                 poll_interval=self.poke_interval,
                 max_poll_interval=max(self.waiter_max_delay, self.poke_interval),
-                queued_timeout=seconds(self.queued_timeout),
-                running_timeout=seconds(self.running_timeout),
+                queued_timeout=to_seconds(self.queued_timeout, "queued_timeout"),
+                running_timeout=to_seconds(self.running_timeout, "running_timeout"),
                 expected_duration=self.hook.expected_duration(self.app_id, self.branch_name),
                 stop_on_kill=False,
             ),

@@ -311,7 +311,7 @@ def test_retry_after_a_failed_job_starts_a_new_one(amplify_world, aws_connection
         ({"job_id": "abc", "job_type": "RETRY"}, "job_id='abc' does not match"),
         ({"if_busy": "queue"}, "if_busy='queue' is not valid"),
         ({"waiter_delay": 60, "waiter_max_delay": 10}, "waiter_delay (60) must not exceed"),
-        ({"running_timeout": -1}, "running_timeout must be a positive"),
+        ({"running_timeout": -1}, "running_timeout=-1 is not valid"),
         ({"aws_conn_id": "no_such_connection"}, "no_such_connection"),
     ],
 )
