@@ -153,7 +153,7 @@ def generate_outputs_native(
         else:
             hook = AmplifyOutputsHook(aws_conn_id=aws_conn_id, region_name=region_name)
             cloudformation = cloudformation or hook.conn
-            s3 = s3 or hook.get_client_type("s3")
+            s3 = s3 or hook.s3_client()
     text = render_outputs_native(stack_name, outputs_version, cloudformation=cloudformation, s3=s3)
     return write_outputs_file(text, out_dir)
 
@@ -192,7 +192,7 @@ class AmplifyOutputsHook(AwsBaseHook):
         :param out_dir: the directory to write into (created if missing).
         """
         return generate_outputs_native(
-            stack_name, outputs_version, out_dir, cloudformation=self.conn, s3=self.get_client_type("s3")
+            stack_name, outputs_version, out_dir, cloudformation=self.conn, s3=self.s3_client()
         )
 
     def render_outputs(self, stack_name: str, outputs_version: str = "1.4") -> str:
@@ -202,5 +202,15 @@ class AmplifyOutputsHook(AwsBaseHook):
         :param outputs_version: one of :data:`~airflow_amplify.hooks.outputs.OUTPUTS_VERSIONS`.
         """
         return render_outputs_native(
-            stack_name, outputs_version, cloudformation=self.conn, s3=self.get_client_type("s3")
+            stack_name, outputs_version, cloudformation=self.conn, s3=self.s3_client()
         )
+
+    def s3_client(self) -> Any:
+        """An S3 client from the same connection (credentials, assumed role, endpoints, region)."""
+        return AwsBaseHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.config,
+            client_type="s3",
+        ).conn

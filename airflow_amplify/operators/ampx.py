@@ -38,8 +38,9 @@ from airflow_amplify.params import to_seconds
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-#: Engines that can produce amplify_outputs (a native engine is added by its own issue).
-OUTPUTS_ENGINES = ("ampx",)
+#: Engines that can produce amplify_outputs: ``auto`` (native when it can, ampx otherwise),
+#: ``native`` (Python, no Node) and ``ampx`` (the CLI).
+OUTPUTS_ENGINES = ("auto", "native", "ampx")
 
 
 def _require_text(value: Any, param: str, what: str) -> str:
@@ -277,8 +278,11 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
 class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
     """Write a deployed backend's ``amplify_outputs`` file with ``ampx generate outputs``.
 
-    Identify the backend by ``app_id`` and ``branch_name`` or by ``stack_name``. ampx reads the stack
-    (GetTemplateSummary, DescribeStacks, and S3 for a data model); it makes no Amplify API call.
+    Identify the backend by ``app_id`` and ``branch_name`` or by ``stack_name``. Both engines read
+    the stack (GetTemplateSummary, DescribeStacks, and S3 for a data model) and make no Amplify API
+    call. The ``native`` engine does it in Python, with no Node, and writes the same bytes as ampx
+    for the ``json`` format and outputs versions 1 to 1.5; ``auto`` (the default) uses it when it can
+    and runs ampx otherwise, saying why in the log.
 
     Returns ``{"outputs_file", "stack_name", "format", "outputs_version", "engine"}`` and, for the
     ``json`` format, ``"outputs"``: the file's content.
@@ -289,7 +293,7 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
     :param stack_name: the backend's root stack, instead of ``app_id`` and ``branch_name``.
     :param format: ``json`` (default), ``json-mobile``, ``mjs``, ``ts`` or ``dart``.
     :param outputs_version: the ``amplify_outputs`` schema version (``1.5`` default; ``0`` for legacy).
-    :param engine: what produces the file; only ``ampx`` for now.
+    :param engine: what produces the file: ``auto`` (default), ``native`` or ``ampx``.
     :param working_dir: the directory ampx runs in (a project with its own ampx, or any directory);
         default ``out_dir``.
     :param ampx_version: ``@aws-amplify/backend-cli`` version run through npx.
@@ -326,14 +330,12 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
         stack_name: str | None = None,
         format: str = "json",
         outputs_version: str = DEFAULT_OUTPUTS_VERSION,
-        engine: str = "ampx",
+        engine: str = "auto",
         working_dir: str | None = None,
         timeout: float | timedelta | None = timedelta(minutes=10),
         **kwargs: Any,
     ):
         super().__init__(timeout=timeout, **kwargs)
-        if engine not in OUTPUTS_ENGINES:
-            raise ValueError(f"engine={engine!r} is not valid; use one of {', '.join(OUTPUTS_ENGINES)}.")
         self.out_dir = str(out_dir)
         self.app_id = app_id
         self.branch_name = branch_name
@@ -364,32 +366,79 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
         stack_name = self.hook.branch_stack_name(self.app_id, self.branch_name)
         return ["--app-id", self.app_id, "--branch", self.branch_name], stack_name
 
+    def _native_reason(self) -> str | None:
+        """Why the native engine cannot produce this file, or None when it can."""
+        from airflow_amplify.hooks.outputs import OUTPUTS_VERSIONS
+
+        if self.format != "json":
+            return f"format {self.format!r} (the native engine writes json only)"
+        if str(self.outputs_version) not in OUTPUTS_VERSIONS:
+            return f"outputs version {self.outputs_version} (the native engine writes {', '.join(OUTPUTS_VERSIONS)})"
+        return None
+
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.engine not in OUTPUTS_ENGINES:
+            raise ValueError(f"engine={self.engine!r} is not valid; use one of {', '.join(OUTPUTS_ENGINES)}.")
         validate_outputs_options(str(self.outputs_version), self.format)
         _require_text(self.out_dir, "out_dir", "give the directory to write amplify_outputs into")
         timeout = to_seconds(self.timeout, "timeout")
         backend_args, stack_name = self._backend_args()
         hook = self.hook
         hook.check_connection()
-        Path(self.out_dir).mkdir(parents=True, exist_ok=True)
+        reason = self._native_reason()
+        if self.engine == "native" and reason:
+            raise ValueError(f"engine='native' cannot write {reason}; use engine='auto' or 'ampx'.")
         working_dir = self.working_dir or self.out_dir
-        if not Path(working_dir).is_dir():
+        if self.engine == "ampx" and not Path(working_dir).is_dir() and self.working_dir:
             raise ValueError(f"working_dir={working_dir!r} does not exist or is not a directory.")
+        Path(self.out_dir).mkdir(parents=True, exist_ok=True)
         self._persist_stack_link(context, stack_name)
-        args = ["generate", "outputs", *backend_args, "--out-dir", str(Path(self.out_dir).resolve())]
-        args += ["--format", self.format, "--outputs-version", str(self.outputs_version)]
-        hook.run_ampx(args, working_dir, timeout=timeout)
-        path = Path(self.out_dir, outputs_file_name(str(self.outputs_version), self.format)).resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"ampx generate outputs succeeded but wrote no {path}.")
+        engine = self.engine
+        if engine == "auto" and reason:
+            self.log.info("Using ampx for amplify_outputs: the native engine does not write %s", reason)
+            engine = "ampx"
+        path = None
+        if engine in ("auto", "native"):
+            path, engine = self._generate_native(stack_name)
+        if path is None:
+            if not Path(working_dir).is_dir():
+                raise ValueError(f"working_dir={working_dir!r} does not exist or is not a directory.")
+            args = ["generate", "outputs", *backend_args, "--out-dir", str(Path(self.out_dir).resolve())]
+            args += ["--format", self.format, "--outputs-version", str(self.outputs_version)]
+            hook.run_ampx(args, working_dir, timeout=timeout)
+            path = Path(self.out_dir, outputs_file_name(str(self.outputs_version), self.format)).resolve()
+            if not path.is_file():
+                raise FileNotFoundError(f"ampx generate outputs succeeded but wrote no {path}.")
         result: dict[str, Any] = {
             "outputs_file": str(path),
             "stack_name": stack_name,
             "format": self.format,
             "outputs_version": str(self.outputs_version),
-            "engine": self.engine,
+            "engine": engine,
         }
         if self.format == "json":
             result["outputs"] = json.loads(path.read_text())
-        self.log.info("Wrote %s for stack %s", path, stack_name)
+        self.log.info("Wrote %s for stack %s (engine %s)", path, stack_name, engine)
         return result
+
+    def _generate_native(self, stack_name: str) -> tuple[Path | None, str]:
+        """Write the file natively; in ``auto`` mode, return (None, "ampx") for what only ampx supports."""
+        from airflow_amplify.hooks.native_outputs import AmplifyOutputsHook
+        from airflow_amplify.hooks.outputs import NativeOutputsUnsupportedError
+
+        hook = AmplifyOutputsHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+        try:
+            path = hook.generate_outputs(stack_name, str(self.outputs_version), self.out_dir)
+        except NativeOutputsUnsupportedError as err:
+            if self.engine == "native":
+                raise
+            self.log.info(
+                "Using ampx for amplify_outputs: the native engine does not support %s", err.feature
+            )
+            return None, "ampx"
+        return Path(path).resolve(), "native"

@@ -318,8 +318,10 @@ def test_generate_outputs_validates_backend_identification(amplify_world, tmp_pa
         AmplifyGenerateOutputsOperator(
             task_id="g", out_dir=str(tmp_path), app_id="d1abc", branch_name="main", stack_name="amplify-x"
         ).execute(task_context())
-    with pytest.raises(ValueError, match="engine='native' is not valid; use one of ampx"):
-        AmplifyGenerateOutputsOperator(task_id="g", out_dir=str(tmp_path), stack_name="s", engine="native")
+    with pytest.raises(ValueError, match="engine='node' is not valid; use one of auto, native, ampx"):
+        AmplifyGenerateOutputsOperator(
+            task_id="g", out_dir=str(tmp_path), stack_name="s", engine="node"
+        ).execute(task_context())
     with pytest.raises(ValueError, match="format='yml' is not valid"):
         AmplifyGenerateOutputsOperator(
             task_id="g", out_dir=str(tmp_path), stack_name="s", format="yml"
@@ -338,6 +340,7 @@ def test_generate_outputs_with_stand_in_returns_file_and_content(
         aws_conn_id="aws_staging",
         ampx_path=str(fake_ampx),
         env={"FAKE_AMPX_MODE": "ok"},
+        engine="ampx",
     )
     result = op.execute(task_context())
     assert result["outputs_file"] == str(tmp_path / "out" / "amplify_outputs.json")
@@ -370,6 +373,7 @@ def test_real_generate_outputs_from_a_stack_in_the_production_account(
         branch_name="main",
         aws_conn_id=aws_connections["production"],
         ampx_path=str(real_ampx),
+        engine="ampx",
     )
     result = op.execute(task_context())
     assert result["outputs"] == EXPECTED_OUTPUTS
@@ -382,6 +386,7 @@ def test_real_generate_outputs_from_a_stack_in_the_production_account(
         stack_name=result["stack_name"],
         aws_conn_id=aws_connections["staging"],
         ampx_path=str(real_ampx),
+        engine="ampx",
     )
     with pytest.raises(AmpxCommandError) as excinfo:
         staging.execute(task_context())
