@@ -71,7 +71,9 @@ def test_provider_info_lists_every_public_module():
     for kind in ("hooks", "operators", "sensors", "triggers"):
         listed = {m for entry in info[kind] for m in entry["python-modules"]}
         present = {
-            f"airflow_amplify.{kind}.{p.stem}" for p in (package / kind).glob("*.py") if not p.stem.startswith("_")
+            f"airflow_amplify.{kind}.{p.stem}"
+            for p in (package / kind).glob("*.py")
+            if not p.stem.startswith("_")
         }
         assert listed == present, kind
     links = {p.stem for p in (package / "links").glob("*.py") if not p.stem.startswith("_")}
