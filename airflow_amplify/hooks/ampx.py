@@ -27,10 +27,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import AirflowException
+
+if TYPE_CHECKING:
+    from airflow_amplify.hooks.dependency_cache import NodeModulesCache
 
 #: The ``@aws-amplify/backend-cli`` version run through npx when a project has no ampx of its own.
 DEFAULT_AMPX_VERSION = "1.10.0"
@@ -251,6 +254,20 @@ def find_lockfile(project_dir: str | os.PathLike[str]) -> Path | None:
     return None
 
 
+def node_version_for_cache(env: Mapping[str, str]) -> str:
+    """``node --version`` on the environment's PATH (part of the dependency cache key), or ``none``."""
+    node = shutil.which("node", path=env.get("PATH", os.defpath))
+    if node is None:
+        return "none"
+    try:
+        result = subprocess.run(
+            [node, "--version"], env=dict(env), capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
 def lockfile_hash(lockfile: str | os.PathLike[str]) -> str:
     """The SHA-256 of a lock file's bytes."""
     return hashlib.sha256(Path(lockfile).read_bytes()).hexdigest()
@@ -332,6 +349,8 @@ class AmpxHook(AwsBaseHook):
         self._process: subprocess.Popen | None = None
         self._process_lock = threading.Lock()
         self._killed = False
+        #: what the last install_dependencies call did: installed, source (project/cache/install), seconds
+        self.last_install: dict[str, Any] | None = None
 
     # --- connection and environment ---------------------------------------------------------
 
@@ -437,17 +456,22 @@ class AmpxHook(AwsBaseHook):
         command: Sequence[str] | str | None = None,
         timeout: float | None = None,
         force: bool = False,
+        cache: NodeModulesCache | None = None,
     ) -> bool:
         """Install the project's dependencies unless ``node_modules`` already matches the lock file.
 
         The lock file's SHA-256 and the command are recorded in ``node_modules/.airflow-amplify-lock-hash``
         after a successful install; the next call with the same lock file and command skips the install.
+        With a ``cache``, a ``node_modules`` installed earlier on this worker from the same lock file,
+        command and Node version is copied in (hard links) instead of installing; a fresh install is
+        added to the cache. What happened is in ``self.last_install``.
 
         :param project_dir: the project directory.
         :param command: the install command; default by lock file (``npm ci`` for ``package-lock.json``).
         :param timeout: seconds before the install is ended.
-        :param force: install even when the marker matches.
-        :return: True when an install ran, False when it was skipped.
+        :param force: install even when the marker matches (and bypass the cache).
+        :param cache: a :class:`~airflow_amplify.hooks.dependency_cache.NodeModulesCache` to use.
+        :return: True when an install ran, False when it was skipped or served from the cache.
         """
         lockfile = find_lockfile(project_dir)
         if lockfile is None:
@@ -467,12 +491,36 @@ class AmpxHook(AwsBaseHook):
             self.log.info(
                 "Dependencies match %s (%s): skipping %s", lockfile.name, expected[:12], " ".join(argv)
             )
+            self.last_install = {"installed": False, "source": "project", "seconds": 0.0}
             return False
-        self.log.info("Installing dependencies in %s: %s", project_dir, " ".join(argv))
-        self.run_process(argv, cwd=project_dir, env=self.build_env(with_credentials=False), timeout=timeout)
-        marker.parent.mkdir(exist_ok=True)
-        marker.write_text(expected + "\n")
-        return True
+        env = self.build_env(with_credentials=False)
+        start = time.monotonic()
+
+        def install() -> None:
+            self.log.info("Installing dependencies in %s: %s", project_dir, " ".join(argv))
+            self.run_process(argv, cwd=project_dir, env=env, timeout=timeout)
+            marker.parent.mkdir(exist_ok=True)
+            marker.write_text(expected + "\n")
+
+        if cache is None or force:
+            install()
+            self.last_install = {
+                "installed": True,
+                "source": "install",
+                "seconds": round(time.monotonic() - start, 2),
+            }
+            return True
+        from airflow_amplify.hooks.dependency_cache import cache_key
+
+        key = cache_key(lockfile.read_bytes(), " ".join(argv), node_version_for_cache(env))
+        result = cache.provide(key, project_dir, install)
+        self.last_install = {
+            "installed": not result.hit,
+            "source": "cache" if result.hit else "install",
+            "cache_key": key,
+            "seconds": round(result.seconds, 2),
+        }
+        return not result.hit
 
     # --- running ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +30,19 @@ from airflow_amplify.hooks.ampx import (
     DEFAULT_AMPX_VERSION,
     DEFAULT_OUTPUTS_VERSION,
     AmpxHook,
+    AmpxPreflightError,
     outputs_file_name,
     validate_outputs_options,
 )
+from airflow_amplify.hooks.dependency_cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES
 from airflow_amplify.links.cloudformation import AmplifyStackLink
 from airflow_amplify.params import to_seconds
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_amplify.hooks.dependency_cache import NodeModulesCache
+    from airflow_amplify.hooks.git import AmplifySourceHook
 
 #: Engines that can produce amplify_outputs: ``auto`` (native when it can, ampx otherwise),
 #: ``native`` (Python, no Node) and ``ampx`` (the CLI).
@@ -110,10 +116,37 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
     One deploy per app and branch at a time: run every deploy of a branch in a one-slot pool
     (see the module docstring); the stack check catches deploys started elsewhere.
 
-    Returns ``{"stack_name", "stack_arn", "stack_status", "outputs_file", "duration_seconds",
-    "app_id", "branch_name", "region"}``.
+    The source is either ``project_dir`` (checked out by other means) or ``repo_url`` + ``ref``: a
+    shallow fetch of that branch, tag or commit into a per-run workspace (credentials from
+    ``git_conn_id``, see :mod:`airflow_amplify.hooks.git`), removed after the deploy. Dependencies of a
+    checkout come from a per-worker cache keyed by the lock file and Node version
+    (:mod:`airflow_amplify.hooks.dependency_cache`), so the install runs only when the lock file changed.
 
-    :param project_dir: the Amplify Gen 2 project (holds ``amplify/backend.ts`` and the lock file).
+    Returns ``{"stack_name", "stack_arn", "stack_status", "outputs_file", "duration_seconds",
+    "app_id", "branch_name", "region", "commit_id", "commit_message", "repo_url", "ref",
+    "dependencies"}``. ``commit_id``/``commit_message`` (the checked-out commit, or the commit of a
+    ``project_dir`` inside a Git work tree; else None) are meant for a later
+    ``AmplifyStartJobOperator(commit_id="{{ ti.xcom_pull(task_ids='deploy')['commit_id'] }}", ...)``.
+    In checkout mode without ``outputs_out_dir`` the workspace is removed: ``outputs_file`` is then
+    None and, for the json format, the file's content is returned as ``outputs``.
+
+    :param project_dir: the Amplify Gen 2 project (holds ``amplify/backend.ts`` and the lock file);
+        give it or ``repo_url``.
+    :param repo_url: the Git repository to deploy from (``https://``, ``ssh://``, ``git@host:path``,
+        ``file://``), instead of ``project_dir``. Never put a token in the URL: use ``git_conn_id``.
+    :param ref: the branch, tag or commit SHA (full or short) to deploy; default the remote's default branch.
+    :param git_conn_id: an Airflow connection of type ``git`` or ``generic``: ``password`` = HTTPS token
+        (``login`` = user name), or extra ``private_key`` / ``key_file`` for SSH.
+    :param subdir: the app's directory inside the repository (or inside ``project_dir``), for monorepos.
+    :param keep_workspace_on_failure: keep the checkout when the task fails, for debugging (its path is logged).
+    :param workspace_root: where per-run checkouts are created; default the system temp directory.
+    :param git_timeout: seconds each git command may take.
+    :param dependency_cache: use the per-worker ``node_modules`` cache. None (default): for checkouts
+        only (a ``project_dir`` keeps its own ``node_modules``); the ``[amplify] dependency_cache``
+        Airflow option (``AIRFLOW__AMPLIFY__DEPENDENCY_CACHE=False``) turns it off everywhere.
+    :param cache_dir: the cache's directory; default ``$AIRFLOW_AMPLIFY_CACHE`` or ``~/.cache/airflow-amplify``.
+    :param cache_max_entries: lock-file versions kept in the cache (least recently used evicted).
+    :param cache_max_bytes: total size kept in the cache, in bytes.
     :param app_id: the Amplify app id in the target account.
     :param branch_name: the Amplify branch the backend belongs to.
     :param outputs_out_dir: where ampx writes ``amplify_outputs``; default ``project_dir``.
@@ -144,6 +177,10 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
 
     template_fields: Sequence[str] = aws_template_fields(
         "project_dir",
+        "repo_url",
+        "ref",
+        "git_conn_id",
+        "subdir",
         "app_id",
         "branch_name",
         "outputs_out_dir",
@@ -159,9 +196,20 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
     def __init__(
         self,
         *,
-        project_dir: str | os.PathLike[str],
         app_id: str,
         branch_name: str,
+        project_dir: str | os.PathLike[str] | None = None,
+        repo_url: str | None = None,
+        ref: str | None = None,
+        git_conn_id: str | None = None,
+        subdir: str | None = None,
+        keep_workspace_on_failure: bool = False,
+        workspace_root: str | None = None,
+        git_timeout: float = 600.0,
+        dependency_cache: bool | None = None,
+        cache_dir: str | None = None,
+        cache_max_entries: int = DEFAULT_MAX_ENTRIES,
+        cache_max_bytes: int | None = DEFAULT_MAX_BYTES,
         outputs_out_dir: str | None = None,
         outputs_version: str = DEFAULT_OUTPUTS_VERSION,
         outputs_format: str | None = None,
@@ -180,7 +228,18 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        self.project_dir = str(project_dir)
+        self.project_dir = str(project_dir) if project_dir is not None else None
+        self.repo_url = repo_url
+        self.ref = ref
+        self.git_conn_id = git_conn_id
+        self.subdir = subdir
+        self.keep_workspace_on_failure = keep_workspace_on_failure
+        self.workspace_root = workspace_root
+        self.git_timeout = git_timeout
+        self.dependency_cache = dependency_cache
+        self.cache_dir = cache_dir
+        self.cache_max_entries = cache_max_entries
+        self.cache_max_bytes = cache_max_bytes
         self.app_id = app_id
         self.branch_name = branch_name
         self.outputs_out_dir = outputs_out_dir
@@ -201,10 +260,37 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
 
     def _validate(self) -> None:
         from airflow_amplify.hooks.cloudformation import validate_app_id
+        from airflow_amplify.hooks.git import validate_ref, validate_repo_url, validate_subdir
 
         validate_app_id(self.app_id)
         _require_text(self.branch_name, "branch_name", "give the Amplify branch name, e.g. 'main'")
-        _require_text(self.project_dir, "project_dir", "give the path of the Amplify Gen 2 project")
+        if self.repo_url is not None and self.project_dir is not None:
+            raise ValueError(
+                f"project_dir={self.project_dir!r} and repo_url={self.repo_url!r} were both given; give "
+                "project_dir (a directory checked out by other means) or repo_url with ref, not both."
+            )
+        if self.repo_url is None:
+            _require_text(
+                self.project_dir,
+                "project_dir",
+                "give the path of the Amplify Gen 2 project, or repo_url and ref",
+            )
+            for name in ("ref", "git_conn_id"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{name}={getattr(self, name)!r} is only used with repo_url; give repo_url too."
+                    )
+        else:
+            validate_repo_url(self.repo_url)
+            validate_ref(self.ref)
+        validate_subdir(self.subdir)
+        if self.cache_max_entries is not None and (
+            not isinstance(self.cache_max_entries, int) or self.cache_max_entries < 1
+        ):
+            raise ValueError(
+                f"cache_max_entries={self.cache_max_entries!r} is not valid; use a positive integer."
+            )
+        to_seconds(self.git_timeout, "git_timeout")
         validate_outputs_options(str(self.outputs_version), self.outputs_format)
         to_seconds(self.timeout, "timeout")
         to_seconds(self.install_timeout, "install_timeout")
@@ -213,12 +299,81 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         self._validate()
         hook = self.hook
         hook.check_connection()
+        hook.resolve_region()
+        if self.repo_url is None:
+            from airflow_amplify.hooks.git import read_commit
+
+            project_dir = str(Path(self.project_dir, self.subdir)) if self.subdir else str(self.project_dir)
+            commit_id, commit_message = read_commit(project_dir)
+            source = {"commit_id": commit_id, "commit_message": commit_message, "repo_url": None, "ref": None}
+            return self._deploy(context, project_dir, source, checkout=False)
+        source_hook = self.source_hook
+        with source_hook.checked_out(
+            self.ref,
+            subdir=self.subdir,
+            workspace_root=self.workspace_root,
+            keep_on_failure=self.keep_workspace_on_failure,
+        ) as checkout:
+            source = {
+                "commit_id": checkout.commit_id,
+                "commit_message": checkout.commit_message,
+                "repo_url": checkout.repo_url,
+                "ref": self.ref,
+            }
+            return self._deploy(context, checkout.project_dir, source, checkout=True)
+
+    @cached_property
+    def source_hook(self) -> AmplifySourceHook:
+        """The Git hook of ``repo_url`` mode (built on first use, never in ``__init__``)."""
+        from airflow_amplify.hooks.git import AmplifySourceHook
+
+        return AmplifySourceHook(
+            git_conn_id=self.git_conn_id,
+            repo_url=self.repo_url,
+            timeout=to_seconds(self.git_timeout, "git_timeout"),
+        )
+
+    def on_kill(self) -> None:
+        """End the running git command or ampx's whole process tree."""
+        source_hook = self.__dict__.get("source_hook")
+        if source_hook is not None:
+            source_hook.terminate()
+        super().on_kill()
+
+    def _dependency_cache(self, checkout: bool) -> NodeModulesCache | None:
+        from airflow.providers.common.compat.sdk import conf
+
+        from airflow_amplify.hooks.dependency_cache import NodeModulesCache
+
+        wanted = checkout if self.dependency_cache is None else bool(self.dependency_cache)
+        if not wanted:
+            return None
+        if not conf.getboolean("amplify", "dependency_cache", fallback=True):
+            self.log.info("Dependency cache switched off ([amplify] dependency_cache = False)")
+            return None
+        return NodeModulesCache(
+            self.cache_dir, max_entries=self.cache_max_entries, max_bytes=self.cache_max_bytes, log=self.log
+        )
+
+    def _deploy(
+        self, context: Context, project_dir: str, source: dict[str, Any], checkout: bool
+    ) -> dict[str, Any]:
+        hook = self.hook
         region = hook.resolve_region()
         stack_name = hook.branch_stack_name(self.app_id, self.branch_name)
-        if self.check_project:
-            hook.check_project(self.project_dir, require_lockfile=self.install_dependencies)
-        elif not Path(self.project_dir).is_dir():
-            hook.check_project(self.project_dir)  # a missing directory is never worth running ampx for
+        try:
+            if self.check_project:
+                hook.check_project(project_dir, require_lockfile=self.install_dependencies)
+            elif not Path(project_dir).is_dir():
+                hook.check_project(project_dir)  # a missing directory is never worth running ampx for
+        except AmpxPreflightError as err:
+            if not checkout:
+                raise
+            raise AmpxPreflightError(
+                err.check,
+                f"{err} (in commit {source['commit_id'][:12]} of {source['repo_url']} at ref "
+                f"{self.ref or 'HEAD'!r}, subdir={self.subdir!r}).",
+            ) from err
         if self.check_node:
             self.log.info("node %s", hook.check_node())
         if self.check_cdk_bootstrap:
@@ -232,15 +387,18 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
                 poll_interval=self.stack_poll_interval,
                 max_wait_seconds=self.stack_max_wait,
             )
+        dependencies = None
         if self.install_dependencies:
             hook.install_dependencies(
-                self.project_dir,
+                project_dir,
                 command=self.install_command,
                 timeout=to_seconds(self.install_timeout, "install_timeout"),
+                cache=self._dependency_cache(checkout),
             )
+            dependencies = hook.last_install
 
         self._persist_stack_link(context, stack_name)
-        out_dir = self.outputs_out_dir or self.project_dir
+        out_dir = self.outputs_out_dir or project_dir
         args = ["pipeline-deploy", "--branch", self.branch_name, "--app-id", self.app_id]
         args += ["--outputs-out-dir", str(out_dir), "--outputs-version", str(self.outputs_version)]
         if self.outputs_format:
@@ -248,29 +406,41 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         if self.debug:
             args.append("--debug")
         self.log.info(
-            "Deploying app %s branch %s to stack %s in %s", self.app_id, self.branch_name, stack_name, region
+            "Deploying app %s branch %s to stack %s in %s%s",
+            self.app_id,
+            self.branch_name,
+            stack_name,
+            region,
+            f" from commit {source['commit_id']} ({source['commit_message']})" if source["commit_id"] else "",
         )
         start = time.monotonic()
-        hook.run_ampx(args, self.project_dir, timeout=to_seconds(self.timeout, "timeout"))
+        hook.run_ampx(args, project_dir, timeout=to_seconds(self.timeout, "timeout"))
         duration = time.monotonic() - start
 
         stack = hook.describe_stack(stack_name)
         stack_arn = stack["StackId"] if stack else None
         if stack_arn:
             self._persist_stack_link(context, stack_arn)
-        outputs_file = str(
-            Path(out_dir, outputs_file_name(str(self.outputs_version), self.outputs_format)).resolve()
-        )
-        result = {
+        outputs_path = Path(
+            out_dir, outputs_file_name(str(self.outputs_version), self.outputs_format)
+        ).resolve()
+        result: dict[str, Any] = {
             "stack_name": stack_name,
             "stack_arn": stack_arn,
             "stack_status": stack["StackStatus"] if stack else None,
-            "outputs_file": outputs_file,
+            "outputs_file": str(outputs_path),
             "duration_seconds": round(duration, 1),
             "app_id": self.app_id,
             "branch_name": self.branch_name,
             "region": region,
+            **source,
+            "dependencies": dependencies,
         }
+        if checkout and not self.outputs_out_dir:
+            # the workspace is removed after the task: hand the file's content on instead of its path
+            result["outputs_file"] = None
+            if (self.outputs_format or "json") == "json" and outputs_path.is_file():
+                result["outputs"] = json.loads(outputs_path.read_text())
         self.log.info("Deployed %s (%s) in %.0f s", stack_name, result["stack_status"], duration)
         return result
 
