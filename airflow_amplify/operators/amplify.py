@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 IF_BUSY_CHOICES = ("wait", "attach", "stop", "fail")
+WEBHOOK_IF_BUSY_CHOICES = ("trigger", "attach", "fail")
 
 
 class _VariableJobStore:
@@ -123,6 +124,9 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
         self.app_id: str = ""
         self.branch_name: str = ""
         self._job_ref: dict[str, str] | None = None
+        #: How this task came by its job: started, attached (to an active job), merged (into a
+        #: pending job, by a webhook) or reattached (by a retry). Part of the XCom value.
+        self._action = "started"
 
     # --- for subclasses ---------------------------------------------------------------------
 
@@ -197,6 +201,8 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
         return status == "SUCCEED"
 
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        if self._job_ref is None or self._job_ref["job_id"] != external_id["job_id"]:
+            self._action = "reattached"  # not submitted by this try
         self._job_ref = dict(external_id)
         job_id = external_id["job_id"]
         AmplifyJobLink.persist_job(context, self, self.hook, self.app_id, self.branch_name, job_id)
@@ -223,6 +229,7 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
                     stop_on_kill=self.stop_job_on_kill,
                 ),
                 method_name="execute_complete",
+                kwargs={"action": self._action},
             )
         watch = self._watch(job_id, expected)
         return self._remember(self._finish(self.hook.wait_for_job(watch), context))
@@ -235,8 +242,15 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
         cached = getattr(self, "_result", None)
         if cached and cached["job_id"] == external_id["job_id"]:
             return cached  # the wait that just ended already read the final state
+        if self._job_ref is None or self._job_ref["job_id"] != external_id["job_id"]:
+            self._action = "reattached"
         job = self.hook.get_job(self.app_id, self.branch_name, external_id["job_id"])
-        return job_summary(job, self.app_id, self.branch_name, self.hook.conn_region_name)
+        return self._summary(job)
+
+    def _summary(self, job: dict[str, Any]) -> dict[str, Any]:
+        summary = job_summary(job, self.app_id, self.branch_name, self.hook.conn_region_name)
+        summary["action"] = self._action
+        return summary
 
     # --- waiting ----------------------------------------------------------------------------
 
@@ -255,14 +269,21 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
     def _finish(self, outcome: JobOutcome, context: Context) -> dict[str, Any]:
         if outcome.status == "success":
             self.log.info("%s", outcome.message)
-            return job_summary(outcome.job, self.app_id, self.branch_name, self.hook.conn_region_name)
+            return self._summary(outcome.job)
         if outcome.status == "timeout":
             self._stop_if_active(outcome.job["summary"]["jobId"], "it exceeded its time limit")
             raise AmplifyJobFailedError(outcome.message)
         raise AmplifyJobFailedError(self.hook.describe_failure(outcome, self.log_tail_lines))
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger fired: return the job summary, or raise with the failure and its log."""
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, action: str = "started"
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired: return the job summary, or raise with the failure and its log.
+
+        :param event: the trigger's event.
+        :param action: how the deferred try came by its job (kept in the XCom value).
+        """
+        self._action = action
         if not event or "status" not in event or "job_id" not in event:
             raise AirflowException(f"Unexpected trigger event: {event!r}")
         self.validate_inputs_after_deferral()
@@ -370,6 +391,7 @@ class AmplifyStartJobOperator(AmplifyBaseJobOperator):
                 )
             if self.if_busy == "attach":
                 self.log.info("Branch %s already has an active %s: attaching to it", self.branch_name, desc)
+                self._action = "attached"
                 return active
             if self.if_busy == "stop":
                 self.log.info(
@@ -435,6 +457,9 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
     :param find_job_timeout: seconds to look for the job the webhook started.
     :param merge_grace_period: when the branch had a pending job, seconds to wait for a new job
         before deciding the trigger was merged into the pending one.
+    :param if_busy: when the branch already has an active job: ``trigger`` the webhook anyway
+        (default; Amplify queues the build or merges it into a pending one), ``attach`` to the
+        active job without posting, or ``fail``.
     """
 
     template_fields: Sequence[str] = aws_template_fields("webhook_conn_id", "app_id", "webhook_id")
@@ -449,9 +474,11 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
         webhook_timeout: float = 30,
         find_job_timeout: float = 120,
         merge_grace_period: float = 5,
+        if_busy: str = "trigger",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.if_busy = if_busy
         self.webhook_conn_id = webhook_conn_id
         self.webhook_app_id = app_id
         self.webhook_id = webhook_id
@@ -470,6 +497,10 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
         if self.webhook_id:
             validate_amplify_value("app_id", self.webhook_app_id, "AppId")
             validate_amplify_value("webhook_id", self.webhook_id, "WebhookId")
+        if self.if_busy not in WEBHOOK_IF_BUSY_CHOICES:
+            raise ValueError(
+                f"if_busy={self.if_busy!r} is not valid; expected one of {', '.join(WEBHOOK_IF_BUSY_CHOICES)}."
+            )
         to_seconds(self.webhook_timeout, "webhook_timeout")
         to_seconds(self.find_job_timeout, "find_job_timeout")
         self._resolve_webhook()
@@ -511,6 +542,16 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
         before = hook.list_jobs(self.app_id, self.branch_name, max_items=50)
         newest = max((int(j["jobId"]) for j in before), default=0)
         pending = [j for j in before if j["status"] == "PENDING"]
+        active = next((j for j in before if job_is_active(j["status"])), None)
+        if active is not None and self.if_busy != "trigger":
+            desc = f"job {active['jobId']} ({active['jobType']}, {active['status']})"
+            if self.if_busy == "fail":
+                raise AirflowException(
+                    f"Branch {self.branch_name} of app {self.app_id} already has an active {desc}; if_busy='fail'."
+                )
+            self.log.info("Branch %s already has an active %s: attaching to it", self.branch_name, desc)
+            self._action = "attached"
+            return active
         self.log.info(
             "Triggering the incoming webhook of %s/%s (newest job before: %s)",
             self.app_id,
@@ -552,6 +593,7 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
                     merged["jobId"],
                     merged["status"],
                 )
+                self._action = "merged"
                 return merged
             if elapsed >= self.find_job_timeout:
                 fate = (

@@ -177,7 +177,7 @@ def test_retry_job_type_retries_the_given_job(amplify_world, aws_connections, st
 
 @pytest.fixture
 def busy_branch(amplify_world, staging_app):
-    amplify_world.script_next_job(staging_app["app_id"], "main", pending_seconds=0, build_seconds=1.0)
+    amplify_world.script_next_job(staging_app["app_id"], "main", pending_seconds=0, build_seconds=3.0)
     amplify_world.client("amplify").start_job(
         appId=staging_app["app_id"], branchName="main", jobType="RELEASE"
     )
@@ -437,3 +437,23 @@ def test_webhook_bad_input(amplify_world, aws_connections, staging_app, task_con
         webhook_op(**kw).execute(task_context())
     assert fragment in str(excinfo.value)
     assert amplify_world.requests(service="amplify-webhooks") == [] and amplify_world.jobs() == []
+
+
+def test_webhook_if_busy_attach_adopts_the_running_build_without_posting(
+    amplify_world, aws_connections, busy_branch, webhook_connection, task_context
+):
+    result = webhook_op(webhook_conn_id="site_webhook", if_busy="attach").execute(task_context())
+    assert result["job_id"] == "1" and result["action"] == "attached" and result["status"] == "SUCCEED"
+    assert amplify_world.requests(service="amplify-webhooks") == []
+
+
+def test_xcom_says_how_the_task_came_by_its_job(amplify_world, aws_connections, staging_app, task_context):
+    context = task_context()
+    assert start_op(staging_app).execute(context)["action"] == "started"
+    deferred = start_op(staging_app, deferrable=True)
+    deferred_context = task_context(task_id="deferred")
+    with pytest.raises(TaskDeferred) as excinfo:
+        deferred.execute(deferred_context)
+    assert excinfo.value.kwargs == {"action": "started"}
+    retry = start_op(staging_app).execute(deferred_context)
+    assert retry["action"] == "reattached" and retry["job_id"] == "2"
