@@ -552,7 +552,7 @@ class AmplifySourceHook(BaseHook):
 
         :param ref: branch, tag, commit SHA or full ref; None for the remote's default branch.
         :param workspace: the directory to check out into (created; must be empty); default a new
-            directory under ``workspace_root``.
+            directory under ``workspace_root``, removed again when the checkout fails.
         :param subdir: the app's directory inside the repository (monorepos).
         :param workspace_root: where per-run workspaces are created; default the system temp dir.
         :param prefix: name prefix of a created workspace.
@@ -566,6 +566,11 @@ class AmplifySourceHook(BaseHook):
             root = Path(workspace_root or tempfile.gettempdir())
             root.mkdir(parents=True, exist_ok=True)
             path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+            try:
+                return self.checkout(ref, workspace=path, subdir=subdir)
+            except BaseException:
+                self.remove_workspace(path)
+                raise
         else:
             path = Path(workspace)
             path.mkdir(parents=True, exist_ok=True)
