@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from airflow_amplify.statuses import JOB_TERMINAL_STATUSES, JOB_TYPES
@@ -154,6 +154,7 @@ class Job:
     steps: list[Step] = field(default_factory=list)
     merged_triggers: int = 0
     queue_ready: bool = False  # PENDING for at least the script's pending_seconds
+    uploaded_files: list[str] | None = None  # a manual deployment's zip: the names in it
 
     @property
     def arn(self) -> str:
@@ -609,6 +610,7 @@ class AmplifyBackend:
                     raise BadRequestException(f"Job {job.job_id} is not a deployment waiting to be started.")
                 if upload is None or upload.data is None:
                     raise BadRequestException(f"No file was uploaded for deployment job {job.job_id}.")
+                self._inspect_upload(job, upload.data)
                 job.awaiting_start = False
                 job.status_since = self.clock.now()
                 self.advance()
@@ -629,6 +631,24 @@ class AmplifyBackend:
                     source_url_type=source_type,
                 )
             raise BadRequestException("Either jobId or sourceUrl is required.")
+
+    @staticmethod
+    def _inspect_upload(job: Job, data: bytes) -> None:
+        """Record the names in an uploaded zip; a file that is no zip makes the job fail at DEPLOY."""
+        import io
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                job.uploaded_files = sorted(archive.namelist())
+        except zipfile.BadZipFile:
+            job.uploaded_files = []
+            job.script = replace(
+                job.script,
+                outcome="FAILED",
+                fail_step="DEPLOY",
+                status_reason="The uploaded deployment file is not a valid .zip archive.",
+            )
 
     # --- the lifecycle ----------------------------------------------------------------------
 
