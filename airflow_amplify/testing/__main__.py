@@ -14,11 +14,19 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve moto and the Amplify emulator on one loopback port")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port to bind (default: a free port)")
+    serve.add_argument(
+        "--public-url",
+        default=None,
+        help="the URL other hosts use to reach the world (e.g. http://aws-world:5055 in docker compose);"
+        " it goes into webhook URLs and step-log URLs (default: http://HOST:PORT)",
+    )
     args = parser.parse_args(argv)
 
     from airflow_amplify.testing.server import WorldServer
 
     server = WorldServer(host=args.host, port=args.port).start()
+    if args.public_url:
+        server.url = server.app.base_url = args.public_url.rstrip("/")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
