@@ -11,12 +11,12 @@ LOCK3 := requirements/lock-airflow-3.3.txt
 LOCK2 := requirements/lock-airflow-2.11.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint format lock venvs clean ampx world
+.PHONY: demo test test-fast lint format lock venvs clean ampx world compose-tool
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/python demo/run_demo.py
 
-test: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.installed
+test: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.installed compose-tool
 	@echo "== tests on Airflow 3.3 ($(LOCK3))"
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 	@echo "== tests on Airflow 2.11 ($(LOCK2)); the real-ampx tests (marker ampx) exercise Node and the CLI, not Airflow, and ran above"
@@ -46,6 +46,12 @@ sample-app/node_modules/.installed: sample-app/package-lock.json
 	@cd sample-app && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
 		&& touch node_modules/.installed \
 		|| echo "warning: could not install sample-app dependencies; tests that need them will skip"
+
+# Debian's docker-compose (v1) checks docker-compose.yaml's structure without a Docker engine.
+compose-tool:
+	@command -v docker-compose >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq docker-compose >/dev/null; fi; }
 
 # Start the local AWS world in the foreground (Ctrl-C stops it).
 world: $(VENV)/.installed
