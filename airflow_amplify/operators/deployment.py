@@ -27,6 +27,8 @@ from airflow_amplify.hooks.deployment import (
     build_directory_layout,
     check_deployment_zip,
     parse_s3_url,
+    redact_presigned_url,
+    register_presigned_url_secret,
     zip_build_directory,
 )
 from airflow_amplify.operators.amplify import AmplifyBaseJobOperator
@@ -209,11 +211,15 @@ class AmplifyManualDeployOperator(AmplifyBaseJobOperator):
 
     def _start_from_url(self, hook: AmplifyDeploymentHook) -> dict[str, Any]:
         kind = self._source_type()
+        shown = self.source_url
+        if "?" in shown:  # perhaps a presigned GET URL: its query is a credential
+            register_presigned_url_secret(shown)
+            shown = redact_presigned_url(shown)
         if self.check_source and self.source_url.startswith("s3://"):
             missing = hook.check_s3_source(self.source_url, kind)
             if missing:
                 raise AmplifyDeploymentError(
-                    f"source_url={self.source_url!r} ({kind}): {missing}. Nothing was deployed."
+                    f"source_url={shown!r} ({kind}): {missing}. Nothing was deployed."
                 )
         summary = hook.start_deployment(
             self.app_id, self.branch_name, source_url=self.source_url, source_url_type=kind
@@ -223,7 +229,7 @@ class AmplifyManualDeployOperator(AmplifyBaseJobOperator):
             summary["jobId"],
             self.app_id,
             self.branch_name,
-            self.source_url,
+            shown,
             kind,
         )
         return summary

@@ -246,6 +246,15 @@ def test_missing_s3_source_fails_before_start(
     assert amplify_world.count("StartDeployment") == 0 and amplify_world.jobs() == []
 
 
+def test_presigned_https_source_is_logged_without_its_query(
+    amplify_world, aws_connections, static_app, task_context, task_logs
+):
+    url = "https://downloads.example.com/site.zip?X-Amz-Signature=abcdef0123456789"
+    assert deploy_op(static_app, source_url=url).execute(task_context())["status"] == "SUCCEED"
+    logged = task_logs()
+    assert "from https://downloads.example.com/site.zip (ZIP)" in logged and "abcdef0123456789" not in logged
+
+
 def test_https_zip_url_goes_straight_to_start_deployment(
     amplify_world, aws_connections, static_app, task_context
 ):
