@@ -33,6 +33,7 @@ def get_provider_info() -> dict:
                     "airflow_amplify.hooks.ampx",
                     "airflow_amplify.hooks.cloudformation",
                     "airflow_amplify.hooks.dependency_cache",
+                    "airflow_amplify.hooks.deployment",
                     "airflow_amplify.hooks.git",
                     "airflow_amplify.hooks.native_outputs",
                     "airflow_amplify.hooks.outputs",
@@ -43,7 +44,12 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": "AWS Amplify",
-                "python-modules": ["airflow_amplify.operators.amplify", "airflow_amplify.operators.ampx"],
+                "python-modules": [
+                    "airflow_amplify.operators.amplify",
+                    "airflow_amplify.operators.ampx",
+                    "airflow_amplify.operators.branch",
+                    "airflow_amplify.operators.deployment",
+                ],
             }
         ],
         "sensors": [

@@ -227,6 +227,7 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
                     running_timeout=to_seconds(self.running_timeout, "running_timeout"),
                     expected_duration=expected,
                     stop_on_kill=self.stop_job_on_kill,
+                    action=self._action,
                 ),
                 method_name="execute_complete",
                 kwargs={"action": self._action},
@@ -283,7 +284,7 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
         :param event: the trigger's event.
         :param action: how the deferred try came by its job (kept in the XCom value).
         """
-        self._action = action
+        self._action = (event or {}).get("action") or action
         if not event or "status" not in event or "job_id" not in event:
             raise AirflowException(f"Unexpected trigger event: {event!r}")
         self.validate_inputs_after_deferral()

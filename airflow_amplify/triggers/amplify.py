@@ -34,6 +34,8 @@ class AmplifyJobTrigger(BaseTrigger):
     :param running_timeout: longest time the job may run once provisioned (seconds; None: no limit).
     :param expected_duration: the branch's usual build duration (seconds), to sleep until near its end.
     :param stop_on_kill: stop the Amplify job when a user kills the deferred task (Airflow 3.3+).
+    :param action: how the task came by the job (started, attached, merged, reattached); echoed in
+        the event, so the resumed task reports it even where the defer call's kwargs are dropped.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class AmplifyJobTrigger(BaseTrigger):
         running_timeout: float | None = None,
         expected_duration: float | None = None,
         stop_on_kill: bool = True,
+        action: str | None = None,
     ):
         super().__init__()
         self.app_id = app_id
@@ -66,6 +69,7 @@ class AmplifyJobTrigger(BaseTrigger):
         self.running_timeout = running_timeout
         self.expected_duration = expected_duration
         self.stop_on_kill = stop_on_kill
+        self.action = action
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -84,6 +88,7 @@ class AmplifyJobTrigger(BaseTrigger):
                 "running_timeout": self.running_timeout,
                 "expected_duration": self.expected_duration,
                 "stop_on_kill": self.stop_on_kill,
+                "action": self.action,
             },
         )
 
@@ -98,15 +103,16 @@ class AmplifyJobTrigger(BaseTrigger):
         )
 
     def _event(self, status: str, message: str) -> TriggerEvent:
-        return TriggerEvent(
-            {
-                "status": status,
-                "message": message,
-                "app_id": self.app_id,
-                "branch_name": self.branch_name,
-                "job_id": self.job_id,
-            }
-        )
+        payload = {
+            "status": status,
+            "message": message,
+            "app_id": self.app_id,
+            "branch_name": self.branch_name,
+            "job_id": self.job_id,
+        }
+        if self.action:
+            payload["action"] = self.action
+        return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watch = JobWatch(
