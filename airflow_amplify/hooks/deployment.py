@@ -314,15 +314,9 @@ class AmplifyDeploymentHook(AmplifyHook):
 
     def s3_client(self) -> Any:
         """An S3 client from the same connection (credentials, assumed role, endpoints, region)."""
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+        from airflow_amplify.hooks._aws import client_like
 
-        return AwsBaseHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.config,
-            client_type="s3",
-        ).conn
+        return client_like(self, "s3")
 
     def check_s3_source(self, source_url: str, source_url_type: str) -> str | None:
         """Whether an S3 source exists: the object for ZIP, at least one object under a BUCKET_PREFIX.

@@ -207,10 +207,6 @@ class AmplifyOutputsHook(AwsBaseHook):
 
     def s3_client(self) -> Any:
         """An S3 client from the same connection (credentials, assumed role, endpoints, region)."""
-        return AwsBaseHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.config,
-            client_type="s3",
-        ).conn
+        from airflow_amplify.hooks._aws import client_like
+
+        return client_like(self, "s3")

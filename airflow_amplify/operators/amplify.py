@@ -213,14 +213,9 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
             from airflow_amplify.triggers.amplify import AmplifyJobTrigger
 
             self.defer(
-                trigger=AmplifyJobTrigger(
-                    app_id=self.app_id,
-                    branch_name=self.branch_name,
-                    job_id=job_id,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
+                trigger=AmplifyJobTrigger.for_task(
+                    self,
+                    job_id,
                     poll_interval=self.waiter_delay,
                     max_poll_interval=self.waiter_max_delay,
                     queued_timeout=to_seconds(self.queued_timeout, "queued_timeout"),

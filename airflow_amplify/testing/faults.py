@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("429", "500", "503", "drop", "delay", "drop_after")
+FAULT_KINDS = ("429", "500", "503", "drop", "delay", "drop_after", "403")
 
 
 @dataclass
@@ -21,7 +21,9 @@ class FaultRule:
 
     :param kind: ``429`` (throttled), ``500``, ``503``, ``drop`` (connection closed with no answer),
         ``delay`` (answered after ``delay_seconds``), ``drop_after`` (handled, then the connection is
-        closed before the answer: the client cannot know the request took effect).
+        closed before the answer: the client cannot know the request took effect), ``403`` (the
+        request's security token has expired: a non-transient error, as when an assumed role's
+        session runs out during a long wait).
     :param service: ``amplify``, ``amplify-webhooks``, ``cloudformation``, ``sts``, ... or ``*``.
     :param operations: operation names (``GetJob``, ``DescribeStacks``, ``startbuild``); empty for all.
     :param rate: fraction of matching requests that get the fault, 0 to 1.
@@ -98,13 +100,20 @@ class FaultInjector:
 
 # Error bodies per protocol, as each service family sends them.
 _QUERY_CODES = {"429": ("Throttling", "Rate exceeded"), "500": ("InternalFailure", "Internal failure"),
-                "503": ("ServiceUnavailable", "Service unavailable")}  # fmt: skip
+                "503": ("ServiceUnavailable", "Service unavailable"),
+                "403": ("ExpiredToken", "The security token included in the request is expired")}  # fmt: skip
 _AMPLIFY_TYPES = {
     "429": ("LimitExceededException", "Rate exceeded"),
     "500": ("InternalFailureException", "Internal failure (injected)"),
     "503": ("DependentServiceFailureException", "Dependent service failure (injected)"),
+    "403": ("ExpiredTokenException", "The security token included in the request is expired (injected)"),
 }
-_JSON_TYPES = {"429": "ThrottlingException", "500": "InternalServerError", "503": "ServiceUnavailable"}
+_JSON_TYPES = {
+    "429": "ThrottlingException",
+    "500": "InternalServerError",
+    "503": "ServiceUnavailable",
+    "403": "ExpiredTokenException",
+}
 
 
 def fault_response(kind: str, service: str) -> tuple[int, dict[str, str], bytes]:
@@ -121,7 +130,7 @@ def fault_response(kind: str, service: str) -> tuple[int, dict[str, str], bytes]
         body = json.dumps({"__type": _JSON_TYPES[kind], "message": "injected fault"})
         return status, {"Content-Type": "application/x-amz-json-1.1"}, body.encode()
     if service == "s3":
-        code = {"429": "SlowDown", "500": "InternalError", "503": "SlowDown"}[kind]
+        code = {"429": "SlowDown", "500": "InternalError", "503": "SlowDown", "403": "ExpiredToken"}[kind]
         body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>injected</Message></Error>"
         return (503 if kind == "429" else status), {"Content-Type": "application/xml"}, body.encode()
     code, message = _QUERY_CODES[kind]

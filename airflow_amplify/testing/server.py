@@ -229,7 +229,7 @@ class WorldApp:
                     time.sleep(rule.delay_seconds)
                 elif rule.kind == "drop":
                     return self._drop(environ, start_response)
-                elif rule.kind in ("429", "500", "503"):
+                elif rule.kind in ("429", "500", "503", "403"):
                     status, headers, payload = fault_response(rule.kind, entry["service"])
                     return _response(recording_start_response, status, payload, headers)
             result = self._route(environ, recording_start_response, entry, route, raw_path, body)

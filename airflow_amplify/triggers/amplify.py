@@ -71,6 +71,26 @@ class AmplifyJobTrigger(BaseTrigger):
         self.stop_on_kill = stop_on_kill
         self.action = action
 
+    @classmethod
+    def for_task(cls, task: Any, job_id: str, **kwargs: Any) -> AmplifyJobTrigger:
+        """A trigger for ``job_id`` that reuses an AWS operator's or sensor's connection settings.
+
+        :param task: the operator or sensor (its app_id, branch_name, aws_conn_id, region_name,
+            verify and botocore_config are used).
+        :param job_id: the job to wait for.
+        :param kwargs: the polling and limit arguments of this class.
+        """
+        return cls(
+            app_id=task.app_id,
+            branch_name=task.branch_name,
+            job_id=job_id,
+            aws_conn_id=task.aws_conn_id,
+            region_name=task.region_name,
+            verify=task.verify,
+            botocore_config=task.botocore_config,
+            **kwargs,
+        )
+
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
