@@ -137,12 +137,20 @@ notify_failure = OptionalSnsNotifier(
 def _plan(*keys: str) -> str:
     """A template reading a value of the ``plan`` task's XCom."""
     path = "".join(f"[{key!r}]" for key in keys)
-    return "{{ ti.xcom_pull(task_ids='plan')%s }}" % path
+    return "{{ ti.xcom_pull(task_ids='plan')" + path + " }}"
 
 
 def _deployed(stage: str, key: str, fallback: str = "''") -> str:
     """A template reading the stage's deploy XCom (empty when the backend was skipped)."""
-    return "{{ (ti.xcom_pull(task_ids='%s.deploy_backend') or {}).get('%s') or %s }}" % (stage, key, fallback)
+    return (
+        "{{ (ti.xcom_pull(task_ids='"
+        + stage
+        + ".deploy_backend') or {}).get('"
+        + key
+        + "') or "
+        + fallback
+        + " }}"
+    )
 
 
 with DAG(

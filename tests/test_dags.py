@@ -121,3 +121,116 @@ def test_cms_rebuild_one_site_fails_the_others_succeed_and_a_busy_one_is_attache
         docs["app_id"],
         news["app_id"],
     }
+
+
+# --- amplify_cross_account_release -------------------------------------------------------------
+
+RELEASE_DAG = "amplify_cross_account_release"
+
+
+def _release_env(world, tmp_path, staging, production, remote, **extra: str) -> dict[str, str]:
+    """Variables, connections and parse-time settings of the release DAG against the world."""
+    from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
+    from airflow_amplify.testing.ampx_world import write_world_ampx
+
+    world.bootstrap_cdk(STAGING_ACCOUNT_ID)
+    world.bootstrap_cdk(PRODUCTION_ACCOUNT_ID)
+    return {
+        **os.environ,
+        "AIRFLOW_CONN_AWS_STAGING": json.dumps(world.aws_connection(STAGING_ACCOUNT_ID)),
+        "AIRFLOW_CONN_AWS_PRODUCTION": json.dumps(world.aws_connection(PRODUCTION_ACCOUNT_ID)),
+        "AIRFLOW_VAR_AMPLIFY_RELEASE_REPO_URL": remote.url,
+        "AIRFLOW_VAR_AMPLIFY_RELEASE_STAGING_APP_ID": staging["app_id"],
+        "AIRFLOW_VAR_AMPLIFY_RELEASE_PRODUCTION_APP_ID": production["app_id"],
+        "AIRFLOW_VAR_AMPLIFY_RELEASE_OUTPUTS_DIR": str(tmp_path / "outputs"),
+        "AIRFLOW_VAR_AMPLIFY_AMPX_PATH": str(write_world_ampx(tmp_path / "bin")),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY": "0.5",
+        "AIRFLOW_AMPLIFY_EXAMPLE_RETRIES": "1",
+        "AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL": "1",
+        "AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES": "false",
+        **extra,
+    }
+
+
+def _dags_test(dag_id: str, env: dict[str, str], log: Path, conf: dict | None = None) -> subprocess.Popen:
+    """Start ``airflow dags test`` (its output goes to ``log``: a pipe nobody reads would block it)."""
+    args = [sys.executable, "-m", "airflow", "dags", "test", dag_id]
+    if conf is not None:
+        args += ["-c", json.dumps(conf)]
+    with log.open("w") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+
+
+def _task_states(dag_id: str) -> dict[str, tuple[str, int]]:
+    """task_id -> (state, try_number) of the DAG's latest run, from the metadata database."""
+    import sqlite3
+
+    db = sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db")
+    (run_id,) = db.execute(
+        "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
+    ).fetchone()
+    rows = db.execute(
+        "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
+        (dag_id, run_id),
+    ).fetchall()
+    return {task_id: (state, try_number) for task_id, state, try_number in rows}
+
+
+def test_release_deploys_the_same_commit_to_both_accounts_and_a_failed_wait_reattaches(
+    amplify_world, tmp_path, airflow_db
+):
+    from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+    from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
+    from airflow_amplify.testing.git import make_remote
+
+    remote = make_remote(tmp_path / "git")
+    staging = amplify_world.seed_app("shop", ("main",), account_id=STAGING_ACCOUNT_ID)
+    production = amplify_world.seed_app("shop", ("main",), account_id=PRODUCTION_ACCOUNT_ID)
+    amplify_world.script_next_job(staging["app_id"], "main", build_seconds=1.0)
+    amplify_world.script_next_job(
+        production["app_id"], "main", account_id=PRODUCTION_ACCOUNT_ID, build_seconds=6.0
+    )
+    env = _release_env(amplify_world, tmp_path, staging, production, remote)
+    started = time.monotonic()
+    log = tmp_path / "dags-test.log"
+    process = _dags_test(RELEASE_DAG, env, log)
+    # Once production's build has started, the next GetJob answers "token expired": a non-transient
+    # error that fails the waiting task while the build goes on.
+    fault = None
+    while process.poll() is None and time.monotonic() - started < 240:
+        starts = amplify_world.requests(operation="StartJob", account_id=PRODUCTION_ACCOUNT_ID)
+        if starts and fault is None:
+            fault = amplify_world.inject_fault("403", service="amplify", operations=["GetJob"], count=1)
+        time.sleep(0.1)
+    process.wait(timeout=60)
+    output = log.read_text()
+    assert process.returncode == 0, output[-6000:]
+    assert fault is not None and amplify_world.faults()[0]["injected"] == 1
+
+    states = _task_states(RELEASE_DAG)
+    assert states["production.build_frontend"] == ("success", 2), states
+    not_success = {t: s for t, (s, _) in states.items() if s != "success"}
+    assert not_success in ({}, {"approve_production": "skipped"}), states  # no approval asked for
+    assert "'job_action': 'reattached'" in output  # the report task's line for production
+    # One build per account: the retried production task re-attached to the running build.
+    (staging_job,) = amplify_world.jobs(app_id=staging["app_id"])
+    (production_job,) = amplify_world.jobs(app_id=production["app_id"])
+    assert staging_job["status"] == production_job["status"] == "SUCCEED"
+    assert amplify_world.count("StartJob", account_id=PRODUCTION_ACCOUNT_ID) == 1
+    # The same commit (the head of main) in both accounts: stacks, branch links and builds.
+    head = remote.commits["c4"]
+    for app, account in ((staging, STAGING_ACCOUNT_ID), (production, PRODUCTION_ACCOUNT_ID)):
+        cfn = amplify_world.client("cloudformation", account)
+        stack = cfn.describe_stacks(StackName=amplify_branch_stack_name(app["app_id"], "main"))["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        assert outputs["deployedCommit"] == head
+        branch = amplify_world.client("amplify", account).get_branch(appId=app["app_id"], branchName="main")
+        assert branch["branch"]["backend"]["stackArn"] == stack["StackId"]
+    assert staging_job["commit_id"] == production_job["commit_id"] == head
+    # staging checked out the ref (main); production was given the commit staging resolved
+    assert f"'ref': '{head}'" in output and "'ref': 'main'" in output
+    outputs_files = sorted((tmp_path / "outputs").rglob("amplify_outputs.json"))
+    assert [p.parent.name for p in outputs_files] == ["production", "staging"]
+    assert json.loads(outputs_files[0].read_text())["auth"]["aws_region"] == amplify_world.region
+    assert time.monotonic() - started < 150

@@ -15,7 +15,8 @@ that :class:`~airflow_amplify.hooks.ampx.AmpxHook` puts into the CLI's environme
        ``Metadata`` has ``AWS::Amplify::Platform`` and ``AWS::Amplify::Auth`` entries and matching
        ``Outputs``, tagged ``created-by=amplify``, ``amplify:app-id``, ``amplify:branch-name``,
        ``amplify:deployment-type=branch``; the deployed commit (``git rev-parse HEAD`` of the working
-       directory, if any) is an extra output ``deployedCommit``;
+       directory, if any) is an extra output ``deployedCommit`` and the stack's one resource, the
+       SSM parameter ``/amplify-standin/<app>/<branch>/deployed-commit``;
     3. links the branch to the stack (UpdateBranch ``backend.stackArn``), as the custom resource does;
     4. writes ``amplify_outputs.json`` into ``--outputs-out-dir`` (json format only) from the stack,
        through :func:`airflow_amplify.hooks.outputs.generate_outputs`;
@@ -107,7 +108,16 @@ def branch_template(app_id: str, branch: str, region: str, commit: str | None) -
             "AWS::Amplify::Platform": {"version": "1", "stackOutputs": ["deploymentType", "region"]},
             "AWS::Amplify::Auth": {"version": "1", "stackOutputs": list(AUTH_OUTPUTS)},
         },
-        "Resources": {"DeploymentMarker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Resources": {
+            "DeployedCommitParameter": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {
+                    "Name": f"/amplify-standin/{app_id}/{branch}/deployed-commit",
+                    "Type": "String",
+                    "Value": commit or "unknown",
+                },
+            }
+        },
         "Outputs": outputs,
     }
 
