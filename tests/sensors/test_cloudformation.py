@@ -342,7 +342,8 @@ def test_deferrable_rollback_raises_with_root_cause(amplify_world, aws_connectio
 
 
 def test_deferrable_missing_stack_fails_after_the_grace_period(amplify_world, aws_connections):
-    sensor = _sensor(stack_name="amplify-missing", deferrable=True, missing_stack_grace_period=0.5)
+    # long enough for the first check in the worker even on a loaded machine, short for the trigger
+    sensor = _sensor(stack_name="amplify-missing", deferrable=True, missing_stack_grace_period=3)
     trigger = _defer(sensor, _context())
     event = _fire(trigger)
     assert event["reason"] == "stack_missing"
