@@ -172,7 +172,12 @@ def is_transient_error(error: BaseException) -> bool:
 
 @dataclass
 class JobOutcome:
-    """How a watched job ended: ``success``, ``failed`` (FAILED or CANCELLED) or ``timeout``."""
+    """How a watched job ended.
+
+    :param status: ``success``, ``failed`` (FAILED or CANCELLED) or ``timeout``.
+    :param job: the last GetJob answer (``summary`` and ``steps``).
+    :param message: one line for the log or the error.
+    """
 
     status: str
     job: dict[str, Any]
@@ -207,12 +212,13 @@ class JobWatch:
     queued_timeout: float | None = None
     running_timeout: float | None = None
     expected_duration: float | None = None
-    last_status: str | None = None
-    last_steps: dict[str, str] = field(default_factory=dict)
-    polls_since_change: int = 0
-    queued_since: float | None = None
-    running_since: float | None = None
-    errors: int = 0
+    # What the watch has seen so far (not arguments).
+    last_status: str | None = field(default=None, init=False)
+    last_steps: dict[str, str] = field(default_factory=dict, init=False)
+    polls_since_change: int = field(default=0, init=False)
+    queued_since: float | None = field(default=None, init=False)
+    running_since: float | None = field(default=None, init=False)
+    errors: int = field(default=0, init=False)
 
     def describe(self) -> str:
         return f"Amplify job {self.job_id} of {self.app_id}/{self.branch_name}"

@@ -102,7 +102,14 @@ class AmpxPreflightError(AmpxError):
 
 @dataclass
 class AmpxErrorInfo:
-    """The error ampx printed at the end of a failed run (after its help text)."""
+    """The error ampx printed at the end of a failed run (after its help text).
+
+    :param name: the error's name, e.g. ``BootstrapNotDetectedError``.
+    :param message: the text after ``[name]``.
+    :param caused_by: the ``Caused by:`` lines, outermost first.
+    :param resolution: the ``Resolution:`` text.
+    :param details: the ``Details:`` text.
+    """
 
     name: str
     message: str
