@@ -313,6 +313,7 @@ with DAG(
                 outputs = ti.xcom_pull(task_ids=f"{stage}.generate_outputs") or {}
                 build = ti.xcom_pull(task_ids=f"{stage}.build_frontend") or {}
                 return {
+                    "ref": deploy.get("ref"),
                     "commit_id": deploy.get("commit_id"),
                     "stack_name": deploy.get("stack_name"),
                     "outputs_file": outputs.get("outputs_file"),

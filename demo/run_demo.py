@@ -1,22 +1,53 @@
-"""The demo: the local AWS world, seeded, and the example DAG run by ``airflow dags test``.
+"""The demo: the local AWS world with two accounts, seeded, and the example DAGs run by ``airflow dags test``.
 
-Run it with ``make demo``. It starts everything it needs and stops everything it started.
+Run it with ``make demo``. It starts everything it needs and stops everything it started:
+
+1. the local AWS world (moto + an Amplify emulator) on a loopback port;
+2. two accounts: staging (123456789012, direct credentials) and production (222222222222, reached
+   by assuming a role), each with the Amplify app ``shop`` (branch ``main``, incoming webhook),
+   the CDK bootstrap parameter, and CMS sites (``blog`` in staging, ``docs`` in production);
+3. a local Git repository holding ``sample-app/`` (without ``node_modules``);
+4. Airflow Variables and Connections in the environment (``AIRFLOW_VAR_*``, ``AIRFLOW_CONN_*``);
+5. ``airflow dags test`` of ``amplify_smoke_build``, ``amplify_cross_account_release`` and
+   ``amplify_nightly_cms_rebuild``, then a summary: each task's state and duration, the Amplify jobs,
+   the branch stacks and the ``amplify_outputs.json`` files.
+
+The backend deploy uses a local **stand-in for ampx** (``airflow_amplify.testing.ampx_world``): a real
+``ampx pipeline-deploy`` needs a real AWS account. The stand-in creates the branch stack with boto3
+and links the branch to it, as a deploy does; ``npm install`` is skipped
+(``AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES=false``) because the stand-in needs no ``node_modules``.
+
+``DEMO_DAGS`` (environment; comma-separated) runs only some of the DAGs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from airflow_amplify.testing import STAGING_ACCOUNT_ID, WorldClient, WorldServer
+from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient, WorldServer
 
 REPO = Path(__file__).resolve().parent.parent
-HOME = REPO / ".demo" / "airflow"
+DEMO = REPO / ".demo"
+HOME = DEMO / "airflow"
+DAG_IDS = ("amplify_smoke_build", "amplify_cross_account_release", "amplify_nightly_cms_rebuild")
+STAND_IN_NOTE = (
+    "NOTE: the backend deploy runs a local STAND-IN for ampx (airflow_amplify.testing.ampx_world), not the\n"
+    "      real @aws-amplify/backend-cli: a real pipeline-deploy needs a real AWS account. The stand-in\n"
+    "      creates the branch stack in the local world with boto3 and links the branch to it."
+)
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Demo",
+    "GIT_AUTHOR_EMAIL": "demo@example.com",
+    "GIT_COMMITTER_NAME": "Demo",
+    "GIT_COMMITTER_EMAIL": "demo@example.com",
+}
 
 
 def airflow(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.CompletedProcess:
@@ -25,71 +56,198 @@ def airflow(*args: str, env: dict[str, str], capture: bool = False) -> subproces
     )
 
 
-def summary(env: dict[str, str], dag_id: str) -> list[tuple[str, str, float]]:
+def git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True, text=True, capture_output=True
+    )
+    return result.stdout.strip()
+
+
+def sample_app_repository() -> tuple[str, str]:
+    """A bare Git repository (``.demo/git/sample-app.git``) whose ``main`` holds ``sample-app/``."""
+    root = DEMO / "git"
+    shutil.rmtree(root, ignore_errors=True)
+    work, bare = root / "work", root / "sample-app.git"
+    shutil.copytree(
+        REPO / "sample-app",
+        work,
+        ignore=shutil.ignore_patterns("node_modules", ".amplify", "amplify_outputs*"),
+    )
+    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Sample app for the demo")
+    git(work, "push", "-q", str(bare), "main")
+    return bare.as_uri(), git(work, "rev-parse", "HEAD")
+
+
+def run_dag(dag_id: str, env: dict[str, str]) -> tuple[int, Path, float]:
+    log_path = DEMO / f"{dag_id}.log"
+    print(f"Running: airflow dags test {dag_id}   (log: {log_path.relative_to(REPO)})", flush=True)
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", "dags", "test", dag_id],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return result.returncode, log_path, time.monotonic() - started
+
+
+def summary(dag_id: str) -> list[tuple[str, str, float]]:
+    """(task, state, duration) of the DAG's latest run, from the metadata database."""
     db = sqlite3.connect(HOME / "airflow.db")
-    run_id = db.execute(
+    row = db.execute(
         "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
-    ).fetchone()[0]
+    ).fetchone()
+    if row is None:
+        return []
     rows = db.execute(
-        "SELECT task_id, state, duration FROM task_instance WHERE dag_id = ? AND run_id = ? ORDER BY start_date",
-        (dag_id, run_id),
+        "SELECT task_id, map_index, state, duration, try_number FROM task_instance "
+        "WHERE dag_id = ? AND run_id = ? ORDER BY start_date IS NULL, start_date, task_id, map_index",
+        (dag_id, row[0]),
     ).fetchall()
-    return [(task, state, duration or 0.0) for task, state, duration in rows]
+    tasks = []
+    for task, map_index, state, duration, try_number in rows:
+        name = task if map_index < 0 else f"{task}[{map_index}]"
+        if (try_number or 0) > 1:
+            state = f"{state} (try {try_number})"
+        tasks.append((name, state or "none", duration or 0.0))
+    return tasks
+
+
+def seed(world: WorldClient) -> dict:
+    """Apps, branches, webhooks, scripted builds and the CDK bootstrap in both accounts."""
+    apps = {}
+    for stage, account in (("staging", STAGING_ACCOUNT_ID), ("production", PRODUCTION_ACCOUNT_ID)):
+        world.bootstrap_cdk(account)
+        apps[stage] = world.seed_app("shop", ("main",), account_id=account, webhooks=True)
+        world.script_next_job(
+            apps[stage]["app_id"],
+            "main",
+            account_id=account,
+            provision_seconds=1,
+            build_seconds=2,
+            deploy_seconds=1,
+        )
+        print(f"Seeded {stage:<10} account {account}: app shop {apps[stage]['app_id']}, branch main, webhook")
+    apps["smoke"] = world.seed_app("demo-site", ("main",), account_id=STAGING_ACCOUNT_ID)
+    world.script_next_job(
+        apps["smoke"]["app_id"], "main", provision_seconds=1, build_seconds=2, deploy_seconds=1
+    )
+    apps["blog"] = world.seed_app("blog", ("main",), account_id=STAGING_ACCOUNT_ID)
+    apps["docs"] = world.seed_app("docs", ("main",), account_id=PRODUCTION_ACCOUNT_ID, webhooks=True)
+    world.script_next_job(apps["blog"]["app_id"], "main", build_seconds=2)
+    world.script_next_job(apps["docs"]["app_id"], "main", account_id=PRODUCTION_ACCOUNT_ID, build_seconds=2)
+    print(
+        f"Seeded CMS sites: blog {apps['blog']['app_id']} (staging account, StartJob API), "
+        f"docs {apps['docs']['app_id']} (production account, incoming webhook)"
+    )
+    return apps
 
 
 def main() -> int:
+    from airflow_amplify.testing.ampx_world import write_world_ampx
+
+    wanted = [d for d in os.environ.get("DEMO_DAGS", ",".join(DAG_IDS)).split(",") if d]
     HOME.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    outputs_dir = DEMO / "outputs"
+    shutil.rmtree(outputs_dir, ignore_errors=True)
+    print(STAND_IN_NOTE)
+    results: dict[str, tuple[int, Path, float]] = {}
     with WorldServer() as server:
         world = WorldClient(server.url)
         print(f"Local AWS world (moto + Amplify emulator) at {server.url}")
-        app = world.seed_app("demo-site", ("main",), account_id=STAGING_ACCOUNT_ID, webhooks=True)
-        world.script_next_job(app["app_id"], "main", provision_seconds=1, build_seconds=3, deploy_seconds=1)
-        print(f"Seeded app {app['app_id']} with branch main in account {STAGING_ACCOUNT_ID}")
+        apps = seed(world)
+        repo_url, commit = sample_app_repository()
+        print(f"Git repository {repo_url} holds sample-app/ at commit {commit[:12]} (branch main)")
+        ampx = write_world_ampx(DEMO / "bin")
 
+        sites = [
+            {"name": "blog", "app_id": apps["blog"]["app_id"], "branch_name": "main", "aws_conn_id": "aws_staging"},
+            {"name": "docs", "webhook_conn_id": "docs_webhook", "aws_conn_id": "aws_production",
+             "allow_custom_webhook_host": True},
+        ]  # fmt: skip
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(HOME),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "NO_PROXY": "127.0.0.1,localhost",
+            # Connections: one per account (production through an assumed role) and a webhook.
             "AIRFLOW_CONN_AWS_STAGING": json.dumps(world.aws_connection(STAGING_ACCOUNT_ID)),
-            "AIRFLOW_VAR_AMPLIFY_SMOKE_APP_ID": app["app_id"],
+            "AIRFLOW_CONN_AWS_PRODUCTION": json.dumps(world.aws_connection(PRODUCTION_ACCOUNT_ID)),
+            "AIRFLOW_CONN_DOCS_WEBHOOK": json.dumps(
+                {"conn_type": "amplify_webhook", "password": apps["docs"]["webhooks"]["main"]["url"]}
+            ),
+            # Variables of the example DAGs.
+            "AIRFLOW_VAR_AMPLIFY_SMOKE_APP_ID": apps["smoke"]["app_id"],
+            "AIRFLOW_VAR_AMPLIFY_RELEASE_REPO_URL": repo_url,
+            "AIRFLOW_VAR_AMPLIFY_RELEASE_STAGING_APP_ID": apps["staging"]["app_id"],
+            "AIRFLOW_VAR_AMPLIFY_RELEASE_PRODUCTION_APP_ID": apps["production"]["app_id"],
+            "AIRFLOW_VAR_AMPLIFY_RELEASE_OUTPUTS_DIR": str(outputs_dir),
+            "AIRFLOW_VAR_AMPLIFY_AMPX_PATH": str(ampx),
+            "AIRFLOW_VAR_AMPLIFY_CMS_SITES": json.dumps(sites),
+            # Parse-time pacing of the example DAGs: quick polls and retries for a local world.
+            "AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY": "1",
+            "AIRFLOW_AMPLIFY_EXAMPLE_RETRIES": "1",
+            "AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL": "1",
+            "AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES": "false",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        print("Preparing the Airflow metadata database in .demo/airflow ...")
+        print("Preparing the Airflow metadata database in .demo/airflow ...", flush=True)
         airflow("db", "migrate", env=env, capture=True)
-        print("Running: airflow dags test amplify_smoke_build")
-        log_path = HOME.parent / "amplify_smoke_build.log"
-        with log_path.open("w") as log:
-            result = subprocess.run(
-                [sys.executable, "-m", "airflow", "dags", "test", "amplify_smoke_build"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        jobs = world.jobs(app_id=app["app_id"])
+        for dag_id in wanted:
+            results[dag_id] = run_dag(dag_id, env)
+        jobs = world.jobs()
+        stacks = []
+        for account in (STAGING_ACCOUNT_ID, PRODUCTION_ACCOUNT_ID):
+            for stack in world.client("cloudformation", account).describe_stacks()["Stacks"]:
+                outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+                stacks.append(
+                    (account, stack["StackName"], stack["StackStatus"], outputs.get("deployedCommit"))
+                )
+        names = {a["app_id"]: f"{key} ({a['account_id']})" for key, a in apps.items()}
 
     print()
     print("Summary")
-    print("-------")
-    ok = result.returncode == 0
-    for task, state, duration in summary(env, "amplify_smoke_build"):
-        ok = ok and state == "success"
-        print(f"  {task:<14} {state:<10} {duration:6.1f} s")
+    print("=======")
+    ok = True
+    for dag_id, (code, log_path, took) in results.items():
+        print(
+            f"{dag_id}: airflow dags test exited {code} after {took:.0f} s (log {log_path.relative_to(REPO)})"
+        )
+        ok = ok and code == 0
+        for task, state, duration in summary(dag_id):
+            ok = ok and (state.startswith("success") or state.startswith("skipped"))
+            print(f"  {task:<34} {state:<18} {duration:6.1f} s")
+    print("Amplify jobs")
     for job in jobs:
         took = (job["end_time"] or 0) - job["created_at"]
+        commit_id = job.get("commit_id") or ""
         print(
-            f"  Amplify job {job['job_id']} ({job['job_type']}) on {job['app_id']}/{job['branch_name']}: {job['status']}"
-            f" after {took:.1f} s"
+            f"  job {job['job_id']} ({job['job_type']}) of {names.get(job['app_id'], job['app_id'])}/"
+            f"{job['branch_name']}: {job['status']} after {took:.1f} s, commit {commit_id[:12]}"
         )
-    print(f"  Full log: {log_path.relative_to(REPO)}")
-    print(f"  Demo took {time.monotonic() - started:.0f} s; the local world is stopped.")
+    print("Branch stacks (deployed by the ampx stand-in)")
+    for account, name, status, deployed in stacks:
+        print(f"  {account} {name}: {status}, commit {(deployed or '')[:12]}")
+    same = {deployed for *_, deployed in stacks}
+    if len(stacks) == 2:
+        print(f"  both accounts run the same commit: {'yes' if len(same) == 1 else 'NO'}")
+    print("Outputs files")
+    for path in sorted(outputs_dir.rglob("amplify_outputs.json")):
+        print(f"  {path.relative_to(REPO)}")
+    print(STAND_IN_NOTE)
+    print(f"Demo took {time.monotonic() - started:.0f} s; the local world is stopped.")
     print("DEMO OK" if ok else "DEMO FAILED")
     return 0 if ok else 1
 

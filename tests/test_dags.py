@@ -234,3 +234,108 @@ def test_release_deploys_the_same_commit_to_both_accounts_and_a_failed_wait_reat
     assert [p.parent.name for p in outputs_files] == ["production", "staging"]
     assert json.loads(outputs_files[0].read_text())["auth"]["aws_region"] == amplify_world.region
     assert time.monotonic() - started < 150
+
+
+def test_release_of_a_non_release_branch_deploys_the_backend_only(amplify_world, tmp_path, airflow_db):
+    from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+    from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
+    from airflow_amplify.testing.git import make_remote
+
+    remote = make_remote(tmp_path / "git")
+    staging = amplify_world.seed_app("shop", ("main", "feature/x"), account_id=STAGING_ACCOUNT_ID)
+    production = amplify_world.seed_app("shop", ("main", "feature/x"), account_id=PRODUCTION_ACCOUNT_ID)
+    env = _release_env(amplify_world, tmp_path, staging, production, remote)
+    started = time.monotonic()
+    log = tmp_path / "dags-test.log"
+    process = _dags_test(RELEASE_DAG, env, log, conf={"branch": "feature/x", "stages": ["staging"]})
+    process.wait(timeout=240)
+    output = log.read_text()
+    assert process.returncode == 0, output[-6000:]
+
+    states = {task: state for task, (state, _) in _task_states(RELEASE_DAG).items()}
+    assert states["staging.deploy_backend"] == states["staging.generate_outputs"] == "success", states
+    assert states["staging.build_frontend"] == "skipped", states  # feature/x is not the release branch
+    assert states["production.deploy_backend"] == states["production.build_frontend"] == "skipped", states
+    assert amplify_world.count("StartJob") == 0 and amplify_world.jobs() == []
+    stack_name = amplify_branch_stack_name(staging["app_id"], "feature/x")
+    stack = amplify_world.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["deployedCommit"] == remote.commits[
+        "f1"
+    ]
+    assert amplify_world.client("cloudformation", PRODUCTION_ACCOUNT_ID).describe_stacks()["Stacks"] == []
+    assert time.monotonic() - started < 120
+
+
+def _release_dag():
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag
+    bag = DagBag(dag_folder=str(DAGS / f"{RELEASE_DAG}.py"))
+    assert bag.import_errors == {}
+    return bag.dags[RELEASE_DAG]
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"stages": ["qa"]},
+        {"stages": []},
+        {"stages": ["staging", "staging"]},
+        {"staging_app_id": "not-an-app-id"},
+        {"branch": ""},
+        {"skip_backend": "yes"},
+        {"require_approval": 1},
+    ],
+    ids=[
+        "unknown-stage",
+        "no-stage",
+        "repeated-stage",
+        "bad-app-id",
+        "empty-branch",
+        "string-bool",
+        "int-bool",
+    ],
+)
+def test_release_params_reject_bad_values(conf):
+    import copy
+
+    from airflow.exceptions import ParamValidationError
+
+    params = copy.deepcopy(_release_dag().params)
+    with pytest.raises(ParamValidationError):
+        for key, value in conf.items():
+            params[key] = value
+        params.validate()
+
+
+def test_release_params_accept_a_valid_trigger():
+    import copy
+
+    params = copy.deepcopy(_release_dag().params)
+    for key, value in {
+        "stages": ["production"],
+        "production_app_id": "d1abcdefgh1234",
+        "ref": "v1.1",
+    }.items():
+        params[key] = value
+    resolved = params.validate()
+    assert resolved["stages"] == ["production"] and resolved["staging_app_id"] == ""
+    assert resolved["branch"] == "main" and resolved["release_branch"] == "main"
+    assert resolved["require_approval"] is False and resolved["skip_backend"] is False
+
+
+def test_release_dag_parses_without_variables_and_has_no_cycles():
+    dag = _release_dag()
+    assert dag.dag_id == RELEASE_DAG and not dag.catchup
+    assert dag.doc_md and "stand-in" in dag.doc_md
+    # production starts only after staging: every production task is downstream of staging's last task
+    downstream = dag.get_task("staging.stage_done").get_flat_relative_ids(upstream=False)
+    assert {t for t in dag.task_ids if t.startswith("production.")} <= downstream
+    # every task that talks to AWS retries with exponential backoff
+    for task_id in ("deploy_backend", "stack_settled", "generate_outputs", "build_frontend"):
+        task = dag.get_task(f"production.{task_id}")
+        assert task.retries >= 1 and task.retry_exponential_backoff, task_id
+    assert dag.get_task("production.deploy_backend").ref.startswith("{{")
+    # no cycles: a topological order covers every task
+    assert len(dag.topological_sort()) == len(dag.task_ids)
