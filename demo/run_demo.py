@@ -8,8 +8,8 @@ Run it with ``make demo``. It starts everything it needs and stops everything it
    the CDK bootstrap parameter, and CMS sites (``blog`` in staging, ``docs`` in production);
 3. a local Git repository holding ``sample-app/`` (without ``node_modules``);
 4. Airflow Variables and Connections in the environment (``AIRFLOW_VAR_*``, ``AIRFLOW_CONN_*``);
-5. ``airflow dags test`` of ``amplify_smoke_build``, ``amplify_cross_account_release`` and
-   ``amplify_nightly_cms_rebuild``, then a summary: each task's state and duration, the Amplify jobs,
+5. ``airflow dags test`` of ``amplify_cross_account_release`` and ``amplify_nightly_cms_rebuild``
+   (``DEMO_DAGS=amplify_smoke_build,...`` adds the smoke DAG), then a summary: each task's state and duration, the Amplify jobs,
    the branch stacks and the ``amplify_outputs.json`` files.
 
 The backend deploy uses a local **stand-in for ampx** (``airflow_amplify.testing.ampx_world``): a real
@@ -36,7 +36,8 @@ from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, W
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / ".demo"
 HOME = DEMO / "airflow"
-DAG_IDS = ("amplify_smoke_build", "amplify_cross_account_release", "amplify_nightly_cms_rebuild")
+DAG_IDS = ("amplify_cross_account_release", "amplify_nightly_cms_rebuild")
+# Also runnable: DEMO_DAGS=amplify_smoke_build,amplify_cross_account_release,amplify_nightly_cms_rebuild
 STAND_IN_NOTE = (
     "NOTE: the backend deploy runs a local STAND-IN for ampx (airflow_amplify.testing.ampx_world), not the\n"
     "      real @aws-amplify/backend-cli: a real pipeline-deploy needs a real AWS account. The stand-in\n"
