@@ -33,6 +33,7 @@ def single_try(amplify_world):
         ("429", "LimitExceededException", 429),
         ("500", "InternalFailureException", 500),
         ("503", "DependentServiceFailureException", 503),
+        ("403", "ExpiredTokenException", 403),
     ],
 )
 def test_amplify_errors_are_shaped_like_the_service(
@@ -127,3 +128,17 @@ def test_invalid_fault_rules_are_refused(amplify_world):
         amplify_world.inject_fault("418")
     with pytest.raises(RuntimeError, match="rate must be between"):
         amplify_world.inject_fault("500", rate=2)
+
+
+def test_an_expired_token_fault_is_not_transient_and_fires_count_times(amplify_world, staging_app):
+    from airflow_amplify.hooks.amplify import is_transient_error
+
+    amplify = amplify_world.client("amplify")
+    amplify_world.inject_fault("403", service="amplify", operations=["GetBranch"], count=1)
+    with pytest.raises(ClientError) as excinfo:  # botocore does not retry it either
+        amplify.get_branch(appId=staging_app["app_id"], branchName="main")
+    assert not is_transient_error(excinfo.value)
+    assert (
+        amplify.get_branch(appId=staging_app["app_id"], branchName="main")["branch"]["branchName"] == "main"
+    )
+    assert amplify_world.count("GetBranch") == 2
