@@ -339,3 +339,34 @@ def test_release_dag_parses_without_variables_and_has_no_cycles():
     assert dag.get_task("production.deploy_backend").ref.startswith("{{")
     # no cycles: a topological order covers every task
     assert len(dag.topological_sort()) == len(dag.task_ids)
+
+
+def test_release_approval_step_exists_only_where_airflow_has_hitl_operators():
+    dag = _release_dag()
+    try:
+        from airflow.providers.standard.operators.hitl import ApprovalOperator  # noqa: F401
+    except ImportError:
+        assert "approve_production" not in dag.task_ids
+        assert "production.backend_enabled" in dag.get_task("approval_check").downstream_task_ids
+        return
+    approve = dag.get_task("approve_production")
+    assert approve.ignore_downstream_trigger_rules  # a rejection skips all of production
+    assert "production.backend_enabled" in approve.downstream_task_ids
+
+
+def test_release_failure_notifier_publishes_only_when_a_topic_is_configured(amplify_world, aws_connections):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("release_dag", DAGS / f"{RELEASE_DAG}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.notify_failure.target_arn == "{{ var.value.get('amplify_release_sns_topic_arn', '') }}"
+
+    topic = amplify_world.client("sns").create_topic(Name="amplify-releases")["TopicArn"]
+    unset = module.OptionalSnsNotifier(aws_conn_id="aws_staging", target_arn="", message="failed")
+    unset.notify({})
+    assert amplify_world.count("Publish") == 0
+    configured = module.OptionalSnsNotifier(aws_conn_id="aws_staging", target_arn=topic, message="failed")
+    configured.notify({})
+    (publish,) = amplify_world.requests(operation="Publish")
+    assert publish["status"] == 200 and publish["account_id"] == "123456789012"
