@@ -216,7 +216,14 @@ def main() -> int:
                 stacks.append(
                     (account, stack["StackName"], stack["StackStatus"], outputs.get("deployedCommit"))
                 )
-        names = {a["app_id"]: f"{key} ({a['account_id']})" for key, a in apps.items()}
+        labels = {
+            "staging": "shop",
+            "production": "shop",
+            "smoke": "demo-site",
+            "blog": "blog",
+            "docs": "docs",
+        }
+        names = {a["app_id"]: f"{labels[key]} in {a['account_id']}" for key, a in apps.items()}
 
     print()
     print("Summary")
