@@ -11,10 +11,14 @@ LOCK3 := requirements/lock-airflow-3.3.txt
 LOCK2 := requirements/lock-airflow-2.11.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint format lock venvs clean ampx world compose-tool
+.PHONY: demo ui test test-fast lint format lock venvs clean ampx world compose-tool
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/python demo/run_demo.py
+
+# The Airflow UI (airflow standalone) against the same seeded local world; Ctrl-C stops both.
+ui: $(VENV)/.installed
+	$(VENV)/bin/python demo/run_demo.py --ui
 
 test: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.installed compose-tool
 	@echo "== tests on Airflow 3.3 ($(LOCK3)) and Airflow 2.11 ($(LOCK2)), side by side"

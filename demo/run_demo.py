@@ -206,6 +206,8 @@ def main() -> int:
         }
         print("Preparing the Airflow metadata database in .demo/airflow ...", flush=True)
         airflow("db", "migrate", env=env, capture=True)
+        if "--ui" in sys.argv:
+            return serve_ui(env)
         for dag_id in wanted:
             results[dag_id] = run_dag(dag_id, env)
         jobs = world.jobs()
@@ -258,6 +260,24 @@ def main() -> int:
     print(f"Demo took {time.monotonic() - started:.0f} s; the local world is stopped.")
     print("DEMO OK" if ok else "DEMO FAILED")
     return 0 if ok else 1
+
+
+def serve_ui(env: dict[str, str]) -> int:
+    """``make ui``: Airflow's UI, scheduler, triggerer and DAG processor against the seeded world.
+
+    ``airflow standalone`` prints the admin password and serves http://localhost:8080; trigger the
+    example DAGs from there. Ctrl-C stops Airflow and then the world.
+    """
+    print(
+        "Starting the Airflow UI on http://localhost:8080 (airflow standalone); Ctrl-C stops it and the world."
+    )
+    print("The admin password is printed below by Airflow, and kept in .demo/airflow.")
+    try:
+        # standalone starts its components as `airflow ...` commands: the venv's bin goes first on PATH.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        return subprocess.run([sys.executable, "-m", "airflow", "standalone"], env={**env, "PATH": path}).returncode
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":
