@@ -296,6 +296,17 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
     def validate_inputs_after_deferral(self) -> None:
         """Hook for subclasses whose app and branch are resolved at run time."""
 
+    def _fail_or_attach(self, active: dict[str, Any]) -> dict[str, Any]:
+        """``if_busy`` is ``fail`` or ``attach`` and the branch has an active job: refuse, or adopt it."""
+        desc = f"job {active['jobId']} ({active['jobType']}, {active['status']})"
+        if self.if_busy == "fail":
+            raise AirflowException(
+                f"Branch {self.branch_name} of app {self.app_id} already has an active {desc}; if_busy='fail'."
+            )
+        self.log.info("Branch %s already has an active %s: attaching to it", self.branch_name, desc)
+        self._action = "attached"
+        return active
+
     def _stop_if_active(self, job_id: str, why: str) -> None:
         try:
             job = self.hook.get_job(self.app_id, self.branch_name, job_id)
@@ -381,14 +392,8 @@ class AmplifyStartJobOperator(AmplifyBaseJobOperator):
         active = hook.get_active_job(self.app_id, self.branch_name)
         if active is not None:
             desc = f"job {active['jobId']} ({active['jobType']}, {active['status']})"
-            if self.if_busy == "fail":
-                raise AirflowException(
-                    f"Branch {self.branch_name} of app {self.app_id} already has an active {desc}; if_busy='fail'."
-                )
-            if self.if_busy == "attach":
-                self.log.info("Branch %s already has an active %s: attaching to it", self.branch_name, desc)
-                self._action = "attached"
-                return active
+            if self.if_busy in ("fail", "attach"):
+                return self._fail_or_attach(active)
             if self.if_busy == "stop":
                 self.log.info(
                     "Branch %s has an active %s: stopping it before starting ours", self.branch_name, desc
@@ -540,14 +545,7 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
         pending = [j for j in before if j["status"] == "PENDING"]
         active = next((j for j in before if job_is_active(j["status"])), None)
         if active is not None and self.if_busy != "trigger":
-            desc = f"job {active['jobId']} ({active['jobType']}, {active['status']})"
-            if self.if_busy == "fail":
-                raise AirflowException(
-                    f"Branch {self.branch_name} of app {self.app_id} already has an active {desc}; if_busy='fail'."
-                )
-            self.log.info("Branch %s already has an active %s: attaching to it", self.branch_name, desc)
-            self._action = "attached"
-            return active
+            return self._fail_or_attach(active)
         self.log.info(
             "Triggering the incoming webhook of %s/%s (newest job before: %s)",
             self.app_id,
