@@ -275,7 +275,9 @@ def serve_ui(env: dict[str, str]) -> int:
     try:
         # standalone starts its components as `airflow ...` commands: the venv's bin goes first on PATH.
         path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        return subprocess.run([sys.executable, "-m", "airflow", "standalone"], env={**env, "PATH": path}).returncode
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", "standalone"], env={**env, "PATH": path}
+        ).returncode
     except KeyboardInterrupt:
         return 0
 
