@@ -43,9 +43,14 @@ class StubTaskInstance:
         self.map_index, self.try_number = map_index, try_number
         self.xcoms: dict[str, object] = {}
         self.stats_tags: dict[str, str] = {}
+        self.max_tries = 0  # Airflow 2 sensors read it
 
     def xcom_push(self, key: str, value: object, **kwargs: object) -> None:
         self.xcoms[key] = value
+
+    def get_first_reschedule_date(self, context: object) -> None:
+        """Airflow 3 sensors ask when a rescheduled sensor first ran; None: this is its first run."""
+        return None
 
 
 class DictTaskStateStore:

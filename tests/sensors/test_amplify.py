@@ -92,3 +92,23 @@ def test_bad_input(amplify_world, aws_connections, staging_app, task_context, kw
     with pytest.raises(ValueError) as excinfo:
         sensor(staging_app, **kw).execute(task_context())
     assert fragment in str(excinfo.value)
+
+
+def test_reschedule_mode_frees_the_slot_between_pokes_and_finishes(
+    amplify_world, aws_connections, staging_app, task_context
+):
+    import time
+
+    context = task_context()
+    context["ti"].start_date = None
+    start(amplify_world, staging_app, build_seconds=4)
+    rescheduled = 0
+    for _ in range(60):
+        try:
+            result = sensor(staging_app, job_id="1", mode="reschedule").execute(context)
+            break
+        except Exception as err:  # Airflow's AirflowRescheduleException, whichever module defines it
+            assert type(err).__name__ == "AirflowRescheduleException", err
+            rescheduled += 1
+            time.sleep(0.2)  # the slot is free until the reschedule date
+    assert rescheduled >= 1 and result["status"] == "SUCCEED" and result["job_id"] == "1"
