@@ -305,11 +305,15 @@ def test_checked_out_removes_the_workspace_and_keeps_it_on_failure_when_asked(re
 def test_process_scan_would_see_a_token_on_a_command_line():
     """Control for the test above: the /proc scan the HTTP server runs does find a token in argv."""
     import sys
+    import time
 
     from airflow_amplify.testing.git import processes_containing
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)", TOKEN])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10)", TOKEN])
     try:
+        deadline = time.monotonic() + 8  # until the child has exec'd (a loaded machine is slow to)
+        while not any(TOKEN in line for line in processes_containing(TOKEN)) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert any(TOKEN in line for line in processes_containing(TOKEN))
     finally:
         child.kill()
