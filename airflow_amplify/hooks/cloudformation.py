@@ -38,7 +38,6 @@ STACK_ARN_PATTERN = re.compile(
     r"^arn:aws(-cn|-us-gov|-iso[a-z-]*)?:cloudformation:[a-z0-9-]+:\d{12}:stack/([A-Za-z][A-Za-z0-9-]{0,127})/[A-Za-z0-9-]+$"
 )
 #: Amplify's rule for an app id (botocore's ``AppId`` shape: ``d[a-z0-9]+``, 1 to 20 characters).
-APP_ID_PATTERN = re.compile(r"^d[a-z0-9]{1,19}$")
 
 
 def _sanitize(value: str) -> str:
@@ -96,8 +95,13 @@ def validate_app_id(app_id: Any, parameter: str = "app_id") -> str:
     :param app_id: the Amplify app id to check (``d`` then lowercase letters and digits, at most 20).
     :param parameter: the parameter name to put in the error message.
     """
-    if isinstance(app_id, str) and APP_ID_PATTERN.match(app_id):
+    from airflow_amplify.hooks.amplify import validate_amplify_value
+
+    try:  # the rule is the Amplify API model's (AppId), checked in one place
+        validate_amplify_value(parameter, app_id, "AppId")
         return app_id
+    except ValueError:
+        pass
     raise ValueError(
         f"{parameter}={app_id!r} is not an Amplify app id: an app id is 'd' followed by lowercase letters "
         "and digits, at most 20 characters (for example d1abcdefgh1234)."
