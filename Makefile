@@ -10,6 +10,9 @@ VENV2 := .venv-airflow2
 LOCK3 := requirements/lock-airflow-3.3.txt
 LOCK2 := requirements/lock-airflow-2.11.txt
 PYTEST_ARGS ?=
+# pytest-xdist workers per Airflow line: most test time is spent waiting on simulated builds.
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: demo ui test test-fast lint format lock venvs clean ampx world compose-tool
 
@@ -23,18 +26,20 @@ ui: $(VENV)/.installed
 test: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.installed compose-tool
 	@echo "== tests on Airflow 3.3 ($(LOCK3)) and Airflow 2.11 ($(LOCK2)), side by side"
 	@echo "   (the real-ampx tests, marker ampx, exercise Node and the CLI rather than Airflow: they run on 3.3 only)"
-	@$(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) > .test-airflow-3.3.log 2>&1 & p3=$$!; \
-	$(VENV2)/bin/python -m pytest -p no:cacheprovider -m "not ampx" $(PYTEST_ARGS) > .test-airflow-2.11.log 2>&1 & p2=$$!; \
+	@rm -rf .reliability-report
+	@$(VENV)/bin/python -m pytest -p no:cacheprovider $(XDIST) --durations=15 $(PYTEST_ARGS) > .test-airflow-3.3.log 2>&1 & p3=$$!; \
+	$(VENV2)/bin/python -m pytest -p no:cacheprovider $(XDIST) --durations=15 -m "not ampx" $(PYTEST_ARGS) > .test-airflow-2.11.log 2>&1 & p2=$$!; \
 	wait $$p3; r3=$$?; wait $$p2; r2=$$?; \
 	echo "== Airflow 2.11"; tail -n 40 .test-airflow-2.11.log; \
 	echo "== Airflow 3.3"; tail -n 40 .test-airflow-3.3.log; \
 	echo "== Airflow 3.3: exit $$r3; Airflow 2.11: exit $$r2 (full logs: .test-airflow-*.log)"; \
 	tail -n 1 .test-airflow-3.3.log; \
+	$(VENV)/bin/python -m tests.reliability.report; \
 	[ $$r3 -eq 0 ] && [ $$r2 -eq 0 ]
 
 # The newest line only, for quick local iterations.
 test-fast: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
