@@ -160,7 +160,9 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
                 self.log.info(
                     "Re-attaching to job %s started by an earlier try (%s)", previous["job_id"], status
                 )
-                return self.poll_until_complete(previous, context)
+                result = self.poll_until_complete(previous, context)  # deferred: execute_complete deletes
+                store.delete()
+                return result
             if self.is_job_succeeded(status):
                 self.log.info(
                     "Job %s of an earlier try already succeeded; not starting another", previous["job_id"]
