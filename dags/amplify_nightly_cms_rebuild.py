@@ -34,6 +34,7 @@ SITES_VARIABLE = "amplify_cms_sites"
 # which needs no connection or database).
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY", "30")))
 RETRIES = int(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_RETRIES", "3"))
+POLL_INTERVAL = float(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL", "5"))
 NIGHTLY = "0 3 * * *"
 TIMEZONE = "Europe/Berlin"
 
@@ -132,12 +133,16 @@ with DAG(
         job_type="RELEASE",
         if_busy="attach",
         deferrable=True,
+        waiter_delay=POLL_INTERVAL,
+        waiter_max_delay=max(POLL_INTERVAL, 30.0),
         map_index_template="{{ task.app_id }}/{{ task.branch_name }}",
     ).expand_kwargs(api_sites(sites))
     by_webhook = AmplifyWebhookBuildOperator.partial(
         task_id="rebuild_via_webhook",
         if_busy="attach",
         deferrable=True,
+        waiter_delay=POLL_INTERVAL,
+        waiter_max_delay=max(POLL_INTERVAL, 30.0),
         map_index_template="{{ task.webhook_conn_id }}",
     ).expand_kwargs(webhook_sites(sites))
 
