@@ -30,6 +30,7 @@ from .harness import (
     MARKER_VAR,
     FileTaskStateStore,
     build_ledger,
+    faults_injected,
     has_task_state_store,
     left_running,
     new_marker,
@@ -180,6 +181,7 @@ def test_triggerer_restart_while_builds_are_waited_on_resumes_without_a_second_b
     record(
         "triggerer_restart_two_builds",
         dag_runs=2,  # task runs of the release DAG (both stages' build_frontend)
+        faults_injected=faults_injected(amplify_world),
         builds_started=ledger["builds_started"],
         builds_started_twice=ledger["builds_started_twice"],
         left_running=leftovers["count"],
@@ -254,6 +256,7 @@ def test_worker_killed_mid_wait_then_the_retry_reattaches_to_the_same_build(
     record(
         "worker_sigkill_mid_wait_retry_reattaches",
         dag_runs=2,  # try 1 (killed) and try 2 of one task instance
+        faults_injected=faults_injected(amplify_world),
         builds_started=ledger["builds_started"],
         builds_started_twice=ledger["builds_started_twice"],
         left_running=leftovers["count"],
@@ -325,6 +328,7 @@ def test_build_cancelled_from_outside_fails_the_task_naming_the_cancellation(
         "build_cancelled_from_outside",
         outcome="failed as expected",
         dag_runs=1,
+        faults_injected=faults_injected(amplify_world),
         builds_started=ledger["builds_started"],
         builds_started_twice=ledger["builds_started_twice"],
         left_running=leftovers["count"],
@@ -395,6 +399,7 @@ def test_backend_stack_rollback_fails_stack_settled_naming_the_failing_resource(
         "backend_stack_rolled_back",
         outcome="failed as expected",
         dag_runs=1,
+        faults_injected=faults_injected(amplify_world),
         builds_started=ledger["builds_started"],
         builds_started_twice=ledger["builds_started_twice"],
         left_running=leftovers["count"],
