@@ -519,23 +519,41 @@ class AmplifyHook(AwsBaseHook):
 
 
 def ensure_connection_exists(conn_id: str | None, param: str = "aws_conn_id") -> None:
-    """Fail clearly when a named connection does not exist, before any AWS call.
+    """Fail clearly when a named connection does not exist or is not an AWS connection, before any AWS call.
 
     The amazon provider falls back to the default credential chain for an unknown connection id,
-    which would quietly deploy with whatever credentials the worker has. ``None`` keeps that
-    fallback on purpose.
+    and only warns about a connection of another type; either would quietly call AWS with whatever
+    credentials the worker has. ``None`` keeps that fallback on purpose.
+
+    :param conn_id: the connection id (``None``: the worker's default credentials).
+    :param param: the parameter's name, for the message.
     """
     if conn_id is None:
         return
     from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
     try:
-        BaseHook.get_connection(conn_id)
+        conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         raise ValueError(
             f"{param}={conn_id!r}: no Airflow connection with this id. Create it, or pass {param}=None "
             "to use the worker's default AWS credentials."
         ) from None
+    check_aws_connection_type(conn_id, conn.conn_type, param)
+
+
+def check_aws_connection_type(conn_id: str, conn_type: str | None, param: str = "aws_conn_id") -> None:
+    """Raise ValueError when a connection meant for AWS has another type (``http``, ``amplify_webhook`` ...).
+
+    :param conn_id: the connection id.
+    :param conn_type: its type (empty: not set, accepted as the amazon provider accepts it).
+    :param param: the parameter's name, for the message.
+    """
+    if conn_type and conn_type != "aws":
+        raise ValueError(
+            f"{param}={conn_id!r} is a connection of type {conn_type!r}; give an Amazon Web Services "
+            "connection (type 'aws')."
+        )
 
 
 def register_webhook_secret(url: str) -> None:

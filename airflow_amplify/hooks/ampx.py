@@ -289,14 +289,23 @@ def outputs_file_name(
     return f"{base}.{'json' if fmt == 'json-mobile' else fmt}"
 
 
-def validate_outputs_options(outputs_version: str, outputs_format: str | None) -> None:
-    """Raise ValueError naming the parameter when the outputs version or format is not one ampx knows."""
+def validate_outputs_options(
+    outputs_version: str, outputs_format: str | None, format_param: str = "format"
+) -> None:
+    """Raise ValueError naming the parameter when the outputs version or format is not one ampx knows.
+
+    :param outputs_version: the ``amplify_outputs`` schema version.
+    :param outputs_format: the file format (None: json).
+    :param format_param: what the calling task calls the format parameter, for the message.
+    """
     if outputs_version not in OUTPUT_VERSIONS:
         raise ValueError(
             f"outputs_version={outputs_version!r} is not valid; use one of {', '.join(OUTPUT_VERSIONS)}."
         )
     if outputs_format is not None and outputs_format not in OUTPUT_FORMATS:
-        raise ValueError(f"format={outputs_format!r} is not valid; use one of {', '.join(OUTPUT_FORMATS)}.")
+        raise ValueError(
+            f"{format_param}={outputs_format!r} is not valid; use one of {', '.join(OUTPUT_FORMATS)}."
+        )
 
 
 @dataclass
@@ -371,14 +380,20 @@ class AmpxHook(AwsBaseHook):
             return
         from airflow.exceptions import AirflowNotFoundException
 
+        from airflow_amplify.hooks.amplify import check_aws_connection_type
+
         try:
-            self.get_connection(self.aws_conn_id)
+            conn = self.get_connection(self.aws_conn_id)
         except AirflowNotFoundException as err:
             raise AmpxPreflightError(
                 "connection",
                 f"aws_conn_id={self.aws_conn_id!r}: no such Airflow connection. Create an AWS connection "
                 "with this id (for the target account), or pass the id of an existing one.",
             ) from err
+        try:
+            check_aws_connection_type(self.aws_conn_id, conn.conn_type)
+        except ValueError as err:
+            raise AmpxPreflightError("connection", str(err)) from None
 
     def resolve_region(self) -> str:
         """The region the CLI deploys into: the hook's ``region_name``, else the connection's."""

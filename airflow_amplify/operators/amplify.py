@@ -513,7 +513,7 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
         if self.webhook_conn_id:
             try:
                 url = AmplifyWebhookHook(self.webhook_conn_id).get_webhook_url()
-            except AirflowException as err:
+            except (AirflowException, ValueError) as err:
                 raise ValueError(f"webhook_conn_id={self.webhook_conn_id!r}: {err}") from None
             source = f"the URL in connection {self.webhook_conn_id!r}"
         else:

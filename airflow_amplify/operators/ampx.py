@@ -55,6 +55,15 @@ def _require_text(value: Any, param: str, what: str) -> str:
     return value
 
 
+def _check_directory_or_missing(path: str | None, param: str) -> None:
+    """An output directory may be missing (it is created) but must not be a file."""
+    if path and Path(path).exists() and not Path(path).is_dir():
+        raise ValueError(
+            f"{param}={str(path)!r} is not a directory (a file has that name); give a directory, "
+            "which is created if missing."
+        )
+
+
 class _AmpxOperatorBase(AwsBaseOperator[AmpxHook]):
     """What both ampx operators share: the hook's options, on_kill, the stack link."""
 
@@ -291,7 +300,8 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
                 f"cache_max_entries={self.cache_max_entries!r} is not valid; use a positive integer."
             )
         to_seconds(self.git_timeout, "git_timeout")
-        validate_outputs_options(str(self.outputs_version), self.outputs_format)
+        validate_outputs_options(str(self.outputs_version), self.outputs_format, "outputs_format")
+        _check_directory_or_missing(self.outputs_out_dir, "outputs_out_dir")
         to_seconds(self.timeout, "timeout")
         to_seconds(self.install_timeout, "install_timeout")
 
@@ -551,6 +561,7 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
             raise ValueError(f"engine={self.engine!r} is not valid; use one of {', '.join(OUTPUTS_ENGINES)}.")
         validate_outputs_options(str(self.outputs_version), self.format)
         _require_text(self.out_dir, "out_dir", "give the directory to write amplify_outputs into")
+        _check_directory_or_missing(self.out_dir, "out_dir")
         timeout = to_seconds(self.timeout, "timeout")
         backend_args, stack_name = self._backend_args()
         hook = self.hook

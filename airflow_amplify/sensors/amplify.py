@@ -79,6 +79,9 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
         validate_amplify_value("branch_name", self.branch_name, "BranchName")
         if self.job_id not in (None, "latest"):
             validate_amplify_value("job_id", self.job_id, "JobId")
+        to_seconds(self.waiter_max_delay, "waiter_max_delay")
+        to_seconds(self.queued_timeout, "queued_timeout")
+        to_seconds(self.running_timeout, "running_timeout")
 
     def _job_id(self, context: Context) -> str:
         if self._resolved_job_id:

@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_amplify.hooks.amplify import ensure_connection_exists
 from airflow_amplify.hooks.cloudformation import (
     SETTLE_FAILED,
     SETTLE_IN_PROGRESS,
@@ -179,8 +180,14 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
 
     def _prepare(self, context: Context) -> None:
         try:
+            ensure_connection_exists(self.aws_conn_id)
             self._stack = self.resolve_stack_name()
             self._changed_since = self.resolve_changed_since(context)
+            if self.missing_stack_grace_period.total_seconds() < 0:
+                raise ValueError(
+                    f"missing_stack_grace_period={self.missing_stack_grace_period!r} is not valid; use a "
+                    "timedelta or seconds >= 0."
+                )
         except ValueError as error:
             raise AirflowFailException(str(error)) from error
         self._missing_deadline = self._waiting_since(context) + self.missing_stack_grace_period
