@@ -361,8 +361,16 @@ class AmplifyHook(AwsBaseHook):
         job_reason: str | None = None,
         commit_id: str | None = None,
         commit_message: str | None = None,
+        attempts: int = 5,
+        sleep=time.sleep,
     ) -> dict[str, Any]:
-        """Start a job (StartJob) and return its ``jobSummary``.
+        """Start a job (StartJob) and return its ``jobSummary``; never start it twice.
+
+        StartJob is not idempotent: had botocore resent it after an answer was lost (a dropped
+        connection, a read timeout, a 5xx after Amplify took the request), the branch would get a
+        second build. So StartJob goes out with botocore's retries off, and after a transient error
+        ListJobs decides: a job of this type (and commit) newer than the branch's newest job before
+        the first attempt is the one we started; otherwise StartJob is sent again, with backoff.
 
         :param app_id: the Amplify app id.
         :param branch_name: the branch to build.
@@ -371,6 +379,8 @@ class AmplifyHook(AwsBaseHook):
         :param job_reason: free text shown with the job.
         :param commit_id: the commit to build.
         :param commit_message: the commit message to show.
+        :param attempts: StartJob attempts in all, after transient errors.
+        :param sleep: the sleep function between attempts (tests pass a fake one).
         """
         params: dict[str, Any] = {"appId": app_id, "branchName": branch_name, "jobType": job_type}
         for key, value in (
@@ -381,7 +391,50 @@ class AmplifyHook(AwsBaseHook):
         ):
             if value:
                 params[key] = value
-        return self.conn.start_job(**params)["jobSummary"]
+        newest = max((int(j["jobId"]) for j in self.list_jobs(app_id, branch_name, max_items=50)), default=0)
+        client = self._client_without_retries()
+        for attempt in range(1, attempts + 1):
+            try:
+                return client.start_job(**params)["jobSummary"]
+            except Exception as err:
+                if not is_transient_error(err) or attempt >= attempts:
+                    raise
+                self.log.warning(
+                    "StartJob on %s/%s got no usable answer (%s); checking ListJobs before sending it again",
+                    app_id,
+                    branch_name,
+                    type(err).__name__,
+                )
+            started = self._job_started_since(app_id, branch_name, newest, job_type, commit_id)
+            if started is not None:
+                self.log.info(
+                    "StartJob had started job %s (%s) after all: not starting another",
+                    started["jobId"],
+                    started["status"],
+                )
+                return started
+            sleep(min(10.0, 0.5 * 2 ** (attempt - 1)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _client_without_retries(self) -> Any:
+        """An Amplify client like :attr:`conn` (same connection and settings) whose botocore retries are off."""
+        from botocore.config import Config
+
+        no_retries = Config(retries={"total_max_attempts": 1})
+        return self.get_client_type(region_name=self.region_name, config=self.config.merge(no_retries))
+
+    def _job_started_since(
+        self, app_id: str, branch_name: str, newest: int, job_type: str, commit_id: str | None
+    ) -> dict[str, Any] | None:
+        """The oldest job of ``job_type`` (and ``commit_id``) newer than job ``newest``, or None."""
+        jobs = self.list_jobs(app_id, branch_name, max_items=50)
+        for job in sorted(jobs, key=lambda j: int(j["jobId"])):
+            if int(job["jobId"]) <= newest or job.get("jobType") != job_type:
+                continue
+            if commit_id and job.get("commitId") not in (None, commit_id):
+                continue
+            return job
+        return None
 
     def get_job(self, app_id: str, branch_name: str, job_id: str) -> dict[str, Any]:
         """GetJob: the job's ``summary`` and ``steps``."""

@@ -170,3 +170,39 @@ def test_console_url_encodes_the_branch():
     assert job_console_url("eu-west-1", "d1", "feature/a b", "7") == (
         "https://eu-west-1.console.aws.amazon.com/amplify/apps/d1/branches/feature%2Fa%20b/deployments/7"
     )
+
+
+# --- StartJob is not idempotent: a lost answer must not start a second build -------------------
+
+
+def test_start_job_whose_answer_was_lost_adopts_the_started_job_instead_of_resending(
+    amplify_world, hook, staging_app
+):
+    """The connection drops after Amplify took StartJob: ListJobs finds the job; no second StartJob."""
+    app_id = staging_app["app_id"]
+    amplify_world.inject_fault("drop_after", service="amplify", operations=["StartJob"], count=1)
+    summary = hook.start_job(app_id, "main", commit_id="abc123", sleep=lambda s: None)
+    assert summary["jobId"] == "1" and summary["commitId"] == "abc123"
+    assert amplify_world.count("StartJob") == 1
+    assert [j["job_id"] for j in amplify_world.jobs(app_id=app_id)] == ["1"]
+
+
+@pytest.mark.parametrize("kind", ["429", "503", "drop"])
+def test_start_job_refused_or_lost_before_amplify_took_it_is_sent_again_once(
+    amplify_world, hook, staging_app, kind
+):
+    app_id = staging_app["app_id"]
+    amplify_world.client("amplify").start_job(appId=app_id, branchName="main", jobType="RELEASE")  # job 1
+    amplify_world.inject_fault(kind, service="amplify", operations=["StartJob"], count=2)
+    summary = hook.start_job(app_id, "main", sleep=lambda s: None)
+    assert summary["jobId"] == "2"  # job 1 existed before: it is not taken for ours
+    assert amplify_world.count("StartJob") == 1 + 3 and len(amplify_world.jobs(app_id=app_id)) == 2
+
+
+def test_start_job_gives_up_after_its_attempts_with_the_last_error(amplify_world, hook, staging_app):
+    from botocore.exceptions import ClientError
+
+    amplify_world.inject_fault("503", service="amplify", operations=["StartJob"])
+    with pytest.raises(ClientError, match="DependentServiceFailureException"):
+        hook.start_job(staging_app["app_id"], "main", attempts=3, sleep=lambda s: None)
+    assert amplify_world.count("StartJob") == 3 and amplify_world.jobs() == []
