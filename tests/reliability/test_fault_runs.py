@@ -38,6 +38,8 @@ CMS_DAG = "amplify_nightly_cms_rebuild"
 def test_release_dag_under_ten_percent_faults_deploys_and_builds_each_stage_once(
     amplify_world, tmp_path, airflow_db
 ):
+    """Both stages deploy and build the same commit; one StartJob answer is lost on the way back
+    (the build had started): the operator finds that build instead of starting another."""
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
     from airflow_amplify.testing.git import make_remote
 
@@ -54,6 +56,8 @@ def test_release_dag_under_ten_percent_faults_deploys_and_builds_each_stage_once
         remote,
         **{MARKER_VAR: marker, "AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL": "0.5"},
     )
+    # Staging's StartJob is taken by Amplify, but its answer is lost (the connection drops).
+    amplify_world.inject_fault("drop_after", service="amplify", operations=["StartJob"], count=1)
     inject_fault_mix(amplify_world, seed=11)
 
     code, output = dags_test(RELEASE_DAG, env, tmp_path / "release.log")
@@ -65,6 +69,7 @@ def test_release_dag_under_ten_percent_faults_deploys_and_builds_each_stage_once
     not_success = {t: s for t, (s, _) in states.items() if s != "success"}
     assert not_success in ({}, {"approve_production": "skipped"}), states
     assert sum(by_kind[kind] for kind in ("429", "500", "503", "drop")) > 0, by_kind
+    assert by_kind["drop_after"] == 1 and "had started job 1" in output, by_kind
     ledger = build_ledger(amplify_world)
     leftovers = left_running(amplify_world, marker)
     assert ledger["builds_started"] == 2 and ledger["builds_started_twice"] == 0, ledger
