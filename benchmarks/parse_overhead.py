@@ -1,17 +1,24 @@
 """Parse overhead: the example DAGs against the same DAG shapes built from EmptyOperator, one run.
 
-For each file in ``dags/`` the script builds a twin of its DAGs: the same DAG arguments (params,
-default_args), the same task ids and edges, every task an ``EmptyOperator``. It times:
+For each file in ``dags/`` the script builds a twin of its DAGs: the same DAG arguments (schedule,
+params, default_args, tags, ...), the same task groups, task ids and edges, mapped tasks mapped
+the same way (``partial().expand_kwargs()`` over the same upstream), every task an
+``EmptyOperator``. A second twin makes every task a minimal ``BaseOperator`` subclass with its own
+``__init__`` and the task's ``template_fields``: the least any operator taking arguments costs. It times:
 
 - **warm**: with the modules the file imports already loaded, as Airflow's DAG processor works with
   ``[dag_processor] parsing_pre_import_modules`` (the default): executing the DAG file against
-  building its twin, median of ``--runs``;
+  building its twins, median of ``--runs``;
 - **cold**: the file's first parse in a fresh interpreter (Airflow imported first, outside the
   timing), its own imports included, median of ``--cold-runs``.
 
-Goal: warm at most 1.1x.
+It also counts the ``apply_defaults`` levels a parse goes through: Airflow wraps the ``__init__`` of
+every operator class, and each wrapped ``__init__`` in a task's class hierarchy merges default_args
+and deep-copies the DAG's Params again (``EmptyOperator``: one level; a ``@task``: four).
 
-    .venv/bin/python benchmarks/parse_overhead.py [--runs 50] [--cold-runs 5]
+Goal: warm at most 1.1x against the EmptyOperator twin.
+
+    .venv/bin/python benchmarks/parse_overhead.py [--runs 50] [--cold-runs 5] [--dags DIR]
 """
 
 from __future__ import annotations
@@ -31,30 +38,118 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
-def twin_builder(path: Path):
-    """A function that builds the file's DAGs again: same DAG arguments (params, default_args,
-    schedule), same task ids and edges, every task an ``EmptyOperator``."""
+def apply_defaults_levels(cls: type) -> int:
+    """How many classes of ``cls``'s MRO have an ``__init__`` wrapped by Airflow's ``apply_defaults``:
+    each one merges the DAG's default_args and deep-copies the DAG's Params again."""
+    return sum(1 for klass in cls.__mro__ if hasattr(vars(klass).get("__init__"), "__wrapped__"))
+
+
+def minimal_operator_classes():
+    """``factory(task) -> class``: a minimal ``BaseOperator`` subclass with its own ``__init__``
+    (the least any operator taking its own arguments costs) and the task's ``template_fields``."""
+    from airflow.providers.common.compat.sdk import BaseOperator
+
+    class MinimalOperator(BaseOperator):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+
+    cache: dict[tuple, type] = {}
+
+    def factory(task) -> type:
+        fields = tuple(task.template_fields)
+        if fields not in cache:
+            namespace = {"template_fields": fields, **dict.fromkeys(fields)}
+            cache[fields] = type(f"Minimal{len(cache)}", (MinimalOperator,), namespace)
+        return cache[fields]
+
+    return factory
+
+
+def _group(gid, groups: dict, made: dict, dag):
+    """The twin's task group ``gid`` (made on first use, inside its parent group)."""
+    from airflow.providers.common.compat.sdk import TaskGroup
+
+    if gid is None:
+        return None
+    if gid not in made:
+        parent, own = groups[gid]
+        made[gid] = TaskGroup(own, parent_group=_group(parent, groups, made, dag), dag=dag)
+    return made[gid]
+
+
+def dag_shapes(path: Path) -> list:
+    """The file's DAGs, loaded once (outside any timing)."""
+    module = load(path, "shape_source")
+    return [v for v in vars(module).values() if type(v).__name__ == "DAG"]
+
+
+def twin_builder(path: Path, operator_class=None):
+    """A function that builds the file's DAGs again: the same DAG arguments (schedule, params,
+    default_args, tags ...), the same task groups, task ids and edges, mapped tasks mapped the same
+    way (``partial().expand_kwargs()`` over the same upstream), every task an ``EmptyOperator``
+    (or ``operator_class(task)``)."""
     from airflow.providers.common.compat.sdk import DAG
     from airflow.providers.standard.operators.empty import EmptyOperator
 
-    module = load(path, "shape_source")
-    dags = [v for v in vars(module).values() if type(v).__name__ == "DAG"]
+    pick = operator_class or (lambda task: EmptyOperator)
+    specs = []
+    expected: dict[str, dict] = {}
+    for dag in dag_shapes(path):
+        order = [task.task_id for task in dag.topological_sort()]
+        groups = {}  # group_id -> (parent group_id or None, the group's own id)
+        placed = {}  # task_id -> (class, group_id or None, local id, mapped over task_id or None)
+        for tid in order:
+            task = dag.task_dict[tid]
+            group = task.task_group
+            gid = group.group_id if group is not None and group.group_id else None
+            node = group
+            while node is not None and node.group_id:
+                parent = node.parent_group
+                groups[node.group_id] = (
+                    parent.group_id if parent is not None and parent.group_id else None,
+                    node._group_id,
+                )
+                node = parent
+            mapped_over = None
+            if getattr(task, "is_mapped", False):
+                mapped_over = task._get_specified_expand_input().value.operator.task_id
+            local = tid[len(gid) + 1 :] if gid else tid
+            placed[tid] = (pick(task), gid, local, mapped_over)
+        edges = [(tid, down) for tid in order for down in sorted(dag.task_dict[tid].downstream_task_ids)]
+        dag_kwargs = {
+            "dag_id": dag.dag_id,
+            "description": dag.description,
+            "doc_md": dag.doc_md,
+            "schedule": getattr(dag, "schedule", None) or dag.timetable,
+            "start_date": dag.start_date,
+            "catchup": dag.catchup,
+            "max_active_runs": dag.max_active_runs,
+            "tags": sorted(dag.tags),
+            "default_args": dag.default_args,
+        }
+        params = {key: dag.params.get_param(key) for key in dag.params}
+        specs.append((dag_kwargs, params, groups, order, placed, edges))
+        expected[dag.dag_id] = {tid: sorted(task.downstream_task_ids) for tid, task in dag.task_dict.items()}
 
     def build() -> None:
-        for dag in dags:
-            with DAG(
-                dag_id=dag.dag_id,
-                schedule=None,
-                start_date=dag.start_date,
-                catchup=False,
-                params=dag.params,
-                default_args=dag.default_args,
-                doc_md=dag.doc_md,
-            ):
-                tasks = {tid: EmptyOperator(task_id=tid.replace(".", "__")) for tid in dag.task_dict}
-                for tid, task in dag.task_dict.items():
-                    for downstream in task.downstream_task_ids:
-                        tasks[tid] >> tasks[downstream]
+        for dag_kwargs, params, groups, order, placed, edges in specs:
+            with DAG(**dag_kwargs, params=dict(params)) as twin:
+                made_groups: dict = {}
+
+                tasks = {}
+                for tid in order:
+                    cls, gid, local, mapped_over = placed[tid]
+                    if mapped_over is None:
+                        tasks[tid] = cls(task_id=local, task_group=_group(gid, groups, made_groups, twin))
+                    else:
+                        tasks[tid] = cls.partial(
+                            task_id=local, task_group=_group(gid, groups, made_groups, twin)
+                        ).expand_kwargs(tasks[mapped_over].output)
+                for up, down in edges:
+                    if down not in tasks[up].downstream_task_ids:
+                        tasks[up] >> tasks[down]
+            shape = {tid: sorted(task.downstream_task_ids) for tid, task in twin.task_dict.items()}
+            assert shape == expected[twin.dag_id], f"the twin of {twin.dag_id} differs from it"
 
     return build
 
@@ -103,29 +198,51 @@ def cold(path: Path, runs: int) -> float:
     return statistics.median(times)
 
 
+def levels(path: Path) -> int:
+    """``apply_defaults`` levels the file's tasks go through while parsed (mapped tasks: none)."""
+    return sum(
+        apply_defaults_levels(type(task))
+        for dag in dag_shapes(path)
+        for task in dag.tasks
+        if not getattr(task, "is_mapped", False)
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--dags", type=Path, default=DAGS, help="folder of DAG files (default: dags/)")
     args = parser.parse_args()
     rows = []
-    for path in sorted(DAGS.glob("*.py")):
+    for path in sorted(args.dags.glob("*.py")):
+        n_empty = sum(1 for d in dag_shapes(path) for t in d.tasks if not getattr(t, "is_mapped", False))
         rows.append(
             (
                 path.name,
                 warm(path, args.runs),
                 time_builder(twin_builder(path), args.runs),
+                time_builder(twin_builder(path, minimal_operator_classes()), args.runs),
+                levels(path),
+                n_empty,
                 cold(path, args.cold_runs),
             )
         )
     print("Parse time of each example DAG against the same DAG shape built from EmptyOperator (medians)")
-    print(f"{'file':<38} {'warm ours':>10} {'warm twin':>10} {'ratio':>6} {'cold ours':>10}")
-    for name, w_ours, w_twin, c_ours in rows:
+    print(
+        f"{'file':<34} {'ours':>8} {'Empty twin':>10} {'ratio':>6} {'minimal twin':>12} {'ratio':>6}"
+        f" {'levels ours/twin':>16} {'cold ours':>9}"
+    )
+    for name, w_ours, w_twin, w_min, lv_ours, lv_twin, c_ours in rows:
         print(
-            f"{name:<38} {w_ours * 1000:>8.1f}ms {w_twin * 1000:>8.1f}ms {w_ours / w_twin:>5.2f}x {c_ours:>9.2f}s"
+            f"{name:<34} {w_ours * 1000:>6.1f}ms {w_twin * 1000:>8.1f}ms {w_ours / w_twin:>5.2f}x"
+            f" {w_min * 1000:>10.1f}ms {w_ours / w_min:>5.2f}x {lv_ours:>10}/{lv_twin:<5} {c_ours:>8.2f}s"
         )
     print(
-        "goal: warm ratio <= 1.1; cold = the file's first parse in a fresh interpreter, its imports included"
+        "goal: ratio against the EmptyOperator twin <= 1.1. minimal twin: every task a BaseOperator subclass\n"
+        "with its own __init__ and the task's template_fields (the least any operator taking arguments\n"
+        "costs). levels: apply_defaults calls per parse (each deep-copies the DAG's Params; mapped tasks\n"
+        "excluded). cold: the file's first parse in a fresh interpreter, its imports included."
     )
     return 0
 
