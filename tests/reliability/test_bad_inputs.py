@@ -221,8 +221,8 @@ CASES = [
          fixed("aws_conn_id='aws_nowhere'", "no such Airflow connection"), "connection"),
     Case("pipeline deploy connection of the wrong type", PD, _deploy_with(aws_conn_id="not_aws"),
          fixed("aws_conn_id='not_aws'", "type 'http'", "'aws'"), "connection"),
-    Case("generate outputs connection of the wrong type", GO, staging(aws_conn_id="not_aws",
-         out_dir="/tmp/never-written"), fixed("aws_conn_id='not_aws'", "type 'http'", "'aws'"), "connection"),
+    Case("generate outputs connection of the wrong type", GO, lambda w: {**staging()(w), "aws_conn_id": "not_aws",
+         "out_dir": str(w.tmp / "out")}, fixed("aws_conn_id='not_aws'", "type 'http'", "'aws'"), "connection"),
     # --- paths --------------------------------------------------------------------------------
     Case("pipeline deploy missing project dir", PD, _deploy_with(project_dir=lambda w: str(w.tmp / "missing")),
          lambda w: [f"project_dir={str(w.tmp / 'missing')!r}", "does not exist or is not a directory"], "path"),
@@ -423,6 +423,24 @@ def test_bad_inputs_are_rejected_clearly_before_any_change(bad_input_world, task
         "app id", "branch name", "job type", "job id", "webhook", "connection", "path", "source",
         "version", "engine", "timeout", "changed_since", "if_busy", "commit",
     }  # fmt: skip
+
+
+def test_the_check_sees_a_change_made_before_an_error(bad_input_world, task_context, tmp_path):
+    """Positive control of the table's check: a task that starts a build and then fails is caught
+    (a StartJob in the request log, a new job in the world), so "no change" cannot pass vacuously."""
+    w = bad_input_world
+    w.tmp = tmp_path
+    w.world.script_next_job(w.staging["app_id"], "main", outcome="FAILED", build_seconds=0.1, log_lines=1)
+    case = Case(
+        "a build that fails after it started",
+        SJ,
+        staging(deferrable=False, waiter_delay=0.2, waiter_max_delay=0.2, log_tail_lines=0),
+        fixed("FAILED"),
+    )
+    problems = check_case(case, w, task_context(), {})
+    assert any("changes made before the error" in p and "StartJob" in p for p in problems), problems
+    assert any("changed" in p and "jobs" in p for p in problems), problems
+    assert not any("lacks" in p for p in problems), problems  # the expected message was there
 
 
 def test_bad_input_table_covers_every_operator_and_sensor():
