@@ -401,50 +401,8 @@ def check_case(case: Case, w, context, clients: dict) -> list[str]:
     return problems
 
 
-def test_bad_inputs_are_rejected_clearly_before_any_change(bad_input_world, task_context, tmp_path):
-    """Every row of the table: an error naming the parameter, the value and what is valid; no change."""
-    w = bad_input_world
-    clients: dict[tuple[str, str], Any] = {}
-    failures = {}
-    for n, case in enumerate(CASES):
-        w.tmp = tmp_path / f"case-{n}"
-        w.tmp.mkdir()
-        problems = check_case(case, w, task_context(task_id=f"bad_input_{n}"), clients)
-        if problems:
-            failures[case.id] = problems
-    record(
-        "bad-input table",
-        bad_inputs=len(CASES),
-        bad_inputs_rejected_without_change=len(CASES) - len(failures),
-    )
-    assert failures == {}
-    # the table's own promise: it has all the categories it claims
-    assert {case.category for case in CASES} >= {
-        "app id", "branch name", "job type", "job id", "webhook", "connection", "path", "source",
-        "version", "engine", "timeout", "changed_since", "if_busy", "commit",
-    }  # fmt: skip
-
-
-def test_the_check_sees_a_change_made_before_an_error(bad_input_world, task_context, tmp_path):
-    """Positive control of the table's check: a task that starts a build and then fails is caught
-    (a StartJob in the request log, a new job in the world), so "no change" cannot pass vacuously."""
-    w = bad_input_world
-    w.tmp = tmp_path
-    w.world.script_next_job(w.staging["app_id"], "main", outcome="FAILED", build_seconds=0.1, log_lines=1)
-    case = Case(
-        "a build that fails after it started",
-        SJ,
-        staging(deferrable=False, waiter_delay=0.2, waiter_max_delay=0.2, log_tail_lines=0),
-        fixed("FAILED"),
-    )
-    problems = check_case(case, w, task_context(), {})
-    assert any("changes made before the error" in p and "StartJob" in p for p in problems), problems
-    assert any("changed" in p and "jobs" in p for p in problems), problems
-    assert not any("lacks" in p for p in problems), problems  # the expected message was there
-
-
-def test_bad_input_table_covers_every_operator_and_sensor():
-    """The table has every operator and sensor class of the provider, and at least 30 rows."""
+def provider_task_classes() -> set[type]:
+    """Every public operator and sensor class of the provider."""
     import importlib
     import inspect
     import pkgutil
@@ -466,7 +424,51 @@ def test_bad_input_table_covers_every_operator_and_sensor():
                     and "Base" not in name
                 ):
                     classes.add(obj)
-    covered = {case.cls for case in CASES}
-    assert classes - covered == set(), sorted(c.__name__ for c in classes - covered)
-    assert len(CASES) >= 30
-    assert len({case.id for case in CASES}) == len(CASES)
+    return classes
+
+
+def test_bad_inputs_are_rejected_clearly_before_any_change(bad_input_world, task_context, tmp_path):
+    """Every row of the table: an error naming the parameter, the value and what is valid; no change.
+
+    Then two controls: the table covers every operator and sensor and every category it claims,
+    and its check does see a change made before an error (so "no change" cannot pass vacuously).
+    """
+    w = bad_input_world
+    clients: dict[tuple[str, str], Any] = {}
+    failures = {}
+    for n, case in enumerate(CASES):
+        w.tmp = tmp_path / f"case-{n}"
+        w.tmp.mkdir()
+        problems = check_case(case, w, task_context(task_id=f"bad_input_{n}"), clients)
+        if problems:
+            failures[case.id] = problems
+    record(
+        "bad-input table",
+        bad_inputs=len(CASES),
+        bad_inputs_rejected_without_change=len(CASES) - len(failures),
+    )
+    assert failures == {}
+
+    # The table: at least 30 distinct rows, every operator and sensor, every category it claims.
+    assert len(CASES) >= 30 and len({case.id for case in CASES}) == len(CASES)
+    missing_classes = provider_task_classes() - {case.cls for case in CASES}
+    assert missing_classes == set(), sorted(c.__name__ for c in missing_classes)
+    assert {case.category for case in CASES} >= {
+        "app id", "branch name", "job type", "job id", "webhook", "connection", "path", "source",
+        "version", "engine", "timeout", "changed_since", "if_busy", "commit",
+    }  # fmt: skip
+
+    # The check: a task that starts a build which then fails is caught (a StartJob in the request
+    # log, a new job in the world), although its error has the expected message.
+    w.tmp = tmp_path / "control"
+    w.world.script_next_job(w.staging["app_id"], "main", outcome="FAILED", build_seconds=0.1, log_lines=1)
+    control = Case(
+        "a build that fails after it started",
+        SJ,
+        staging(deferrable=False, waiter_delay=0.2, waiter_max_delay=0.2, log_tail_lines=0),
+        fixed("FAILED"),
+    )
+    problems = check_case(control, w, task_context(task_id="control"), clients)
+    assert any("changes made before the error" in p and "StartJob" in p for p in problems), problems
+    assert any("changed" in p and "jobs" in p for p in problems), problems
+    assert not any("lacks" in p for p in problems), problems
