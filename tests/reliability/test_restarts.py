@@ -32,6 +32,7 @@ from .harness import (
     build_ledger,
     faults_injected,
     has_task_state_store,
+    inject_fault_mix,
     left_running,
     new_marker,
     release_build_xcoms,
@@ -89,12 +90,14 @@ def test_triggerer_restart_while_builds_are_waited_on_resumes_without_a_second_b
 ):
     """Both stages' ``build_frontend`` defer; the triggerer polls them, is shut down (its trigger tasks
     cancelled), and a new triggerer process rebuilds the triggers from ``serialize()`` and runs them to
-    their events; the tasks resume in a fresh worker. The builds go on through the restart."""
+    their events; the tasks resume in a fresh worker. The builds go on through the restart; 10% of the
+    AWS calls fail throughout."""
     started = time.monotonic()
     run_id = f"manual__restart_{uuid.uuid4().hex[:8]}"
     stages = {"staging": staging_app, "production": production_app}
     for app in stages.values():
-        amplify_world.script_next_job(app["app_id"], "main", account_id=app["account_id"], build_seconds=4)
+        amplify_world.script_next_job(app["app_id"], "main", account_id=app["account_id"], build_seconds=6)
+    inject_fault_mix(amplify_world, seed=21)  # and 10% of Amplify, CloudFormation and STS calls fail
     deferred = {}
     for stage, app in stages.items():
         task, context = release_task(
@@ -117,8 +120,15 @@ def test_triggerer_restart_while_builds_are_waited_on_resumes_without_a_second_b
             async for event in trigger.run():
                 return event
 
+        def polled_by_aiobotocore(app) -> bool:
+            polls = amplify_world.requests(operation="GetJob", app_id=app["app_id"])
+            return any(r["client"].startswith("aiobotocore") for r in polls)
+
         runs = [asyncio.create_task(first_event(d.trigger)) for d in deferred.values()]
-        await asyncio.sleep(1.5)
+        deadline = time.monotonic() + 30  # client start-up (AssumeRole included) on a loaded machine
+        while not all([await asyncio.to_thread(polled_by_aiobotocore, app) for app in stages.values()]):
+            assert time.monotonic() < deadline, "the triggers did not poll within 30 s"
+            await asyncio.sleep(0.2)
         fired = [run.done() for run in runs]
         for run in runs:
             run.cancel()
@@ -200,7 +210,8 @@ def test_worker_killed_mid_wait_then_the_retry_reattaches_to_the_same_build(
     store; Airflow 2.11: a Variable in the metadata database), re-attaches: one StartJob in all."""
     started = time.monotonic()
     app_id = staging_app["app_id"]
-    amplify_world.script_next_job(app_id, "main", build_seconds=4)
+    amplify_world.script_next_job(app_id, "main", build_seconds=8)
+    inject_fault_mix(amplify_world, seed=22)  # and 10% of Amplify, CloudFormation and STS calls fail
     run_id = f"manual__kill_{uuid.uuid4().hex[:8]}"
     spec = {
         "dag_file": RELEASE,
@@ -282,7 +293,7 @@ def test_build_cancelled_from_outside_fails_the_task_naming_the_cancellation(
     while the trigger waits: the trigger fires, and the resumed task fails saying the job was CANCELLED."""
     started = time.monotonic()
     app_id = staging_app["app_id"]
-    amplify_world.script_next_job(app_id, "main", build_seconds=5)
+    amplify_world.script_next_job(app_id, "main", build_seconds=6)
     run_id = f"manual__cancel_{uuid.uuid4().hex[:8]}"
     context_kwargs = {
         "run_id": run_id,
