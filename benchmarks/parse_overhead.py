@@ -19,6 +19,7 @@ and deep-copies the DAG's Params again (``EmptyOperator``: one level; a ``@task`
 Goal: warm at most 1.1x against the EmptyOperator twin.
 
     .venv/bin/python benchmarks/parse_overhead.py [--runs 50] [--cold-runs 5] [--dags DIR]
+    .venv/bin/python benchmarks/parse_overhead.py --per-operator dags/amplify_cross_account_release.py
 """
 
 from __future__ import annotations
@@ -198,6 +199,82 @@ def cold(path: Path, runs: int) -> float:
     return statistics.median(times)
 
 
+def per_operator(path: Path, runs: int) -> None:
+    """Construction time of one task of each kind inside a DAG with the file's params and
+    default_args (median per task), with its ``apply_defaults`` levels."""
+    from airflow.providers.common.compat.sdk import DAG, task
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.providers.standard.operators.python import PythonOperator, ShortCircuitOperator
+
+    from airflow_amplify.operators.amplify import AmplifyStartJobOperator
+    from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
+    from airflow_amplify.sensors.amplify import AmplifyJobSensor
+    from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
+
+    (source,) = dag_shapes(path)[:1]
+    minimal = minimal_operator_classes()(AmplifyStartJobOperator)
+
+    def callable_(params=None):
+        return params
+
+    aws = {"aws_conn_id": "aws_staging", "app_id": "{{ params.app }}", "branch_name": "main"}
+    kinds = {
+        "EmptyOperator": (EmptyOperator, lambda i: EmptyOperator(task_id=f"t{i}")),
+        "minimal operator (own __init__)": (minimal, lambda i: minimal(task_id=f"t{i}")),
+        "PythonOperator": (
+            PythonOperator,
+            lambda i: PythonOperator(task_id=f"t{i}", python_callable=callable_),
+        ),
+        "ShortCircuitOperator": (
+            ShortCircuitOperator,
+            lambda i: ShortCircuitOperator(task_id=f"t{i}", python_callable=callable_),
+        ),
+        "@task": (None, lambda i: task(callable_, task_id=f"t{i}")()),
+        "@task.short_circuit": (None, lambda i: task.short_circuit(callable_, task_id=f"t{i}")()),
+        "AmplifyStartJobOperator": (
+            AmplifyStartJobOperator,
+            lambda i: AmplifyStartJobOperator(task_id=f"t{i}", deferrable=True, **aws),
+        ),
+        "AmplifyPipelineDeployOperator": (
+            AmplifyPipelineDeployOperator,
+            lambda i: AmplifyPipelineDeployOperator(task_id=f"t{i}", repo_url="{{ x }}", **aws),
+        ),
+        "AmplifyGenerateOutputsOperator": (
+            AmplifyGenerateOutputsOperator,
+            lambda i: AmplifyGenerateOutputsOperator(task_id=f"t{i}", out_dir="{{ x }}", **aws),
+        ),
+        "AmplifyBackendStackSensor": (
+            AmplifyBackendStackSensor,
+            lambda i: AmplifyBackendStackSensor(task_id=f"t{i}", deferrable=True, **aws),
+        ),
+        "AmplifyJobSensor": (
+            AmplifyJobSensor,
+            lambda i: AmplifyJobSensor(task_id=f"t{i}", job_id="{{ x }}", **aws),
+        ),
+    }
+    params = {key: source.params.get_param(key) for key in source.params}
+    print(f"Construction of one task inside {source.dag_id}'s DAG arguments ({len(params)} params), medians")
+    base = None
+    for name, (cls, make) in kinds.items():
+        times = []
+        for _ in range(max(3, runs // 5)):
+            with DAG(
+                dag_id="per_operator",
+                schedule=None,
+                start_date=source.start_date,
+                params=dict(params),
+                default_args=source.default_args,
+            ):
+                started = time.perf_counter()
+                for i in range(10):
+                    make(i)
+                times.append((time.perf_counter() - started) / 10)
+        median = statistics.median(times)
+        base = base or median
+        levels_ = apply_defaults_levels(cls) if cls is not None else "-"
+        print(f"  {name:<32} {median * 1000:>6.2f} ms {median / base:>5.2f}x  levels {levels_}")
+
+
 def levels(path: Path) -> int:
     """``apply_defaults`` levels the file's tasks go through while parsed (mapped tasks: none)."""
     return sum(
@@ -213,7 +290,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--dags", type=Path, default=DAGS, help="folder of DAG files (default: dags/)")
+    parser.add_argument(
+        "--per-operator",
+        type=Path,
+        metavar="DAG_FILE",
+        help="instead: the construction cost of each kind of task in that file's DAG arguments",
+    )
     args = parser.parse_args()
+    if args.per_operator:
+        per_operator(args.per_operator, args.runs)
+        return 0
     rows = []
     for path in sorted(args.dags.glob("*.py")):
         n_empty = sum(1 for d in dag_shapes(path) for t in d.tasks if not getattr(t, "is_mapped", False))

@@ -79,7 +79,8 @@ from typing import Any
 
 import pendulum
 from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
-from airflow.providers.common.compat.sdk import DAG, Param, TaskGroup, TriggerRule, task
+from airflow.providers.common.compat.sdk import DAG, Param, TaskGroup, TriggerRule
+from airflow.providers.common.compat.standard.operators import PythonOperator, ShortCircuitOperator
 
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
@@ -153,6 +154,105 @@ def _deployed(stage: str, key: str, fallback: str = "''") -> str:
     )
 
 
+# The Python tasks' callables, at module level and run by plain PythonOperator/ShortCircuitOperator:
+# a ``@task`` costs about twice their parse time (decorator machinery and two more ``__init__``
+# levels, each of which deep-copies the DAG's Params).
+
+
+def resolve_plan(params: dict | None = None) -> dict[str, Any]:
+    """Resolve Params and Variables into what each stage does (at run time; parsing reads no Variable)."""
+    from airflow.providers.common.compat.sdk import Variable
+
+    params = params or {}
+
+    def variable(name: str, default: str | None = None) -> str:
+        value = Variable.get(name, default)
+        if value is None:
+            raise ValueError(f"Variable {name} is not set; set it, or pass the matching Param.")
+        return value
+
+    branch = params["branch"]
+    skip_backend, skip_frontend = bool(params["skip_backend"]), bool(params["skip_frontend"])
+    is_release = branch == params["release_branch"]
+    result: dict[str, Any] = {
+        "branch": branch,
+        "ref": params["ref"] or branch,
+        "release_branch": params["release_branch"],
+        "repo_url": "" if skip_backend else variable("amplify_release_repo_url"),
+        "git_conn_id": Variable.get("amplify_release_git_conn_id", "") or "",
+        "outputs_dir": Variable.get("amplify_release_outputs_dir", "") or "/tmp/airflow-amplify-release",
+    }
+    for stage in STAGES:
+        selected = stage in params["stages"]
+        app_id = params[f"{stage}_app_id"] or (
+            variable(f"amplify_release_{stage}_app_id") if selected else ""
+        )
+        result[stage] = {
+            "app_id": app_id,
+            "selected": selected,
+            "backend": selected and not skip_backend,
+            "frontend": selected and not skip_frontend and is_release,
+        }
+    if not is_release and not skip_frontend:
+        print(f"Branch {branch!r} is not the release branch {params['release_branch']!r}: backend only")
+    return result
+
+
+def check_approval(params: dict | None = None) -> bool:
+    """Whether the approval step runs (only with require_approval, production selected, Airflow 3.1+)."""
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    params = params or {}
+    if not params.get("require_approval") or "production" not in params["stages"]:
+        return False
+    if ApprovalOperator is None:
+        raise AirflowFailException(
+            "require_approval=true, but this Airflow has no human-in-the-loop operators "
+            "(airflow.providers.standard.operators.hitl, Airflow 3.1+); trigger with require_approval=false."
+        )
+    return True
+
+
+def stage_flag(plan: dict[str, Any], stage: str, flag: str) -> bool:
+    """Whether the plan wants the stage's ``backend`` or ``frontend`` (short-circuit condition)."""
+    return plan[stage][flag]
+
+
+def approval_wanted(wanted: bool) -> bool:
+    """The ``approval_check`` answer (short-circuit condition)."""
+    return wanted
+
+
+def stage_summary(stage: str, ti: Any) -> dict[str, Any]:
+    """What the stage did, from its tasks' XComs."""
+    deploy = ti.xcom_pull(task_ids=f"{stage}.deploy_backend") or {}
+    outputs = ti.xcom_pull(task_ids=f"{stage}.generate_outputs") or {}
+    build = ti.xcom_pull(task_ids=f"{stage}.build_frontend") or {}
+    return {
+        "ref": deploy.get("ref"),
+        "commit_id": deploy.get("commit_id"),
+        "stack_name": deploy.get("stack_name"),
+        "outputs_file": outputs.get("outputs_file"),
+        "job_id": build.get("job_id"),
+        "job_status": build.get("status"),
+        "job_action": build.get("action"),
+    }
+
+
+def release_report(plan: dict[str, Any], ti: Any) -> dict[str, Any]:
+    """Print what each stage did; fail the run when a wanted stage did not complete."""
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    summary: dict[str, Any] = {}
+    for stage in STAGES:
+        done = ti.xcom_pull(task_ids=f"{stage}.stage_done")
+        summary[stage] = done if done else ("not selected" if not plan[stage]["selected"] else "FAILED")
+        print(f"{stage:>10}: {summary[stage]}")
+    if any(value == "FAILED" for value in summary.values()):
+        raise AirflowFailException(f"Release incomplete: {summary}")
+    return summary
+
+
 with DAG(
     dag_id=DAG_ID,
     description="Deploy an Amplify Gen 2 app to staging, then the same commit to production in another account",
@@ -216,112 +316,14 @@ with DAG(
         "on_failure_callback": [notify_failure],
     },
 ) as dag:
-
-    @task(retries=0)
-    def plan(params: dict | None = None) -> dict[str, Any]:
-        """Resolve Params and Variables into what each stage does (at run time; parsing reads no Variable)."""
-        from airflow.providers.common.compat.sdk import Variable
-
-        params = params or {}
-
-        def variable(name: str, default: str | None = None) -> str:
-            value = Variable.get(name, default)
-            if value is None:
-                raise ValueError(f"Variable {name} is not set; set it, or pass the matching Param.")
-            return value
-
-        branch = params["branch"]
-        skip_backend, skip_frontend = bool(params["skip_backend"]), bool(params["skip_frontend"])
-        is_release = branch == params["release_branch"]
-        result: dict[str, Any] = {
-            "branch": branch,
-            "ref": params["ref"] or branch,
-            "release_branch": params["release_branch"],
-            "repo_url": "" if skip_backend else variable("amplify_release_repo_url"),
-            "git_conn_id": Variable.get("amplify_release_git_conn_id", "") or "",
-            "outputs_dir": Variable.get("amplify_release_outputs_dir", "") or "/tmp/airflow-amplify-release",
-        }
-        for stage in STAGES:
-            selected = stage in params["stages"]
-            app_id = params[f"{stage}_app_id"] or (
-                variable(f"amplify_release_{stage}_app_id") if selected else ""
-            )
-            result[stage] = {
-                "app_id": app_id,
-                "selected": selected,
-                "backend": selected and not skip_backend,
-                "frontend": selected and not skip_frontend and is_release,
-            }
-        if not is_release and not skip_frontend:
-            print(f"Branch {branch!r} is not the release branch {params['release_branch']!r}: backend only")
-        return result
-
-    @task(retries=0)
-    def approval_check(params: dict | None = None) -> bool:
-        """Whether the approval step runs (only with require_approval, production selected, Airflow 3.1+)."""
-        from airflow.providers.common.compat.sdk import AirflowFailException
-
-        params = params or {}
-        if not params.get("require_approval") or "production" not in params["stages"]:
-            return False
-        if ApprovalOperator is None:
-            raise AirflowFailException(
-                "require_approval=true, but this Airflow has no human-in-the-loop operators "
-                "(airflow.providers.standard.operators.hitl, Airflow 3.1+); trigger with require_approval=false."
-            )
-        return True
-
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
-    def report(plan: dict[str, Any]) -> dict[str, Any]:
-        """Print what each stage did; fail the run when a wanted stage did not complete."""
-        from airflow.providers.common.compat.sdk import AirflowFailException, get_current_context
-
-        ti = get_current_context()["ti"]
-        summary: dict[str, Any] = {}
-        for stage in STAGES:
-            done = ti.xcom_pull(task_ids=f"{stage}.stage_done")
-            summary[stage] = done if done else ("not selected" if not plan[stage]["selected"] else "FAILED")
-            print(f"{stage:>10}: {summary[stage]}")
-        if any(value == "FAILED" for value in summary.values()):
-            raise AirflowFailException(f"Release incomplete: {summary}")
-        return summary
-
-    release_plan = plan()
+    # multiple_outputs as @task had them (inferred from the dict return type).
+    release_plan = PythonOperator(
+        task_id="plan", python_callable=resolve_plan, retries=0, multiple_outputs=True
+    ).output
     previous_stage_done: Any = None
 
     for stage, conn_id in STAGES.items():
         with TaskGroup(stage) as group:
-
-            @task.short_circuit(
-                ignore_downstream_trigger_rules=False, trigger_rule=TriggerRule.NONE_FAILED, retries=0
-            )
-            def backend_enabled(plan: dict[str, Any], stage: str = stage) -> bool:
-                return plan[stage]["backend"]
-
-            @task.short_circuit(
-                ignore_downstream_trigger_rules=False, trigger_rule=TriggerRule.NONE_FAILED, retries=0
-            )
-            def frontend_enabled(plan: dict[str, Any], stage: str = stage) -> bool:
-                return plan[stage]["frontend"]
-
-            @task(trigger_rule=TriggerRule.NONE_FAILED, retries=0)
-            def stage_done(stage: str = stage) -> dict[str, Any]:
-                from airflow.providers.common.compat.sdk import get_current_context
-
-                ti = get_current_context()["ti"]
-                deploy = ti.xcom_pull(task_ids=f"{stage}.deploy_backend") or {}
-                outputs = ti.xcom_pull(task_ids=f"{stage}.generate_outputs") or {}
-                build = ti.xcom_pull(task_ids=f"{stage}.build_frontend") or {}
-                return {
-                    "ref": deploy.get("ref"),
-                    "commit_id": deploy.get("commit_id"),
-                    "stack_name": deploy.get("stack_name"),
-                    "outputs_file": outputs.get("outputs_file"),
-                    "job_id": build.get("job_id"),
-                    "job_status": build.get("status"),
-                    "job_action": build.get("action"),
-                }
-
             # Staging checks out the release ref; production deploys the commit staging resolved.
             ref = (
                 _plan("ref")
@@ -373,18 +375,38 @@ with DAG(
                 waiter_delay=POLL_INTERVAL,
                 waiter_max_delay=max(POLL_INTERVAL, 60.0),
             )
-            done = stage_done()
-            backend_enabled(release_plan) >> deploy >> settled >> outputs
-            outputs >> frontend_enabled(release_plan) >> build >> done
+            backend_enabled, frontend_enabled = (
+                ShortCircuitOperator(
+                    task_id=f"{flag}_enabled",
+                    python_callable=stage_flag,
+                    op_kwargs={"plan": release_plan, "stage": stage, "flag": flag},
+                    ignore_downstream_trigger_rules=False,
+                    trigger_rule=TriggerRule.NONE_FAILED,
+                    retries=0,
+                )
+                for flag in ("backend", "frontend")
+            )
+            done = PythonOperator(
+                task_id="stage_done",
+                python_callable=stage_summary,
+                op_kwargs={"stage": stage},
+                trigger_rule=TriggerRule.NONE_FAILED,
+                retries=0,
+                multiple_outputs=True,
+            )
+            backend_enabled >> deploy >> settled >> outputs
+            outputs >> frontend_enabled >> build >> done
 
         if previous_stage_done is not None:
+            check = PythonOperator(task_id="approval_check", python_callable=check_approval, retries=0)
             if ApprovalOperator is not None:
-                check = approval_check()
-
-                @task.short_circuit(ignore_downstream_trigger_rules=False, retries=0)
-                def approval_wanted(wanted: bool) -> bool:
-                    return wanted
-
+                wanted = ShortCircuitOperator(
+                    task_id="approval_wanted",
+                    python_callable=approval_wanted,
+                    op_kwargs={"wanted": check.output},
+                    ignore_downstream_trigger_rules=False,
+                    retries=0,
+                )
                 approve = ApprovalOperator(
                     task_id="approve_production",
                     subject="Release {{ ti.xcom_pull(task_ids='plan')['branch'] }} to production?",
@@ -396,10 +418,17 @@ with DAG(
                     retries=0,
                 )
                 previous_stage_done >> check
-                wanted = approval_wanted(check)
                 wanted >> approve >> group
             else:
-                previous_stage_done >> approval_check() >> group
+                previous_stage_done >> check >> group
         previous_stage_done = done
 
-    report(release_plan) << previous_stage_done
+    report = PythonOperator(
+        task_id="report",
+        python_callable=release_report,
+        op_kwargs={"plan": release_plan},
+        trigger_rule=TriggerRule.ALL_DONE,
+        retries=0,
+        multiple_outputs=True,
+    )
+    report << previous_stage_done

@@ -25,7 +25,8 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import DAG, Param, TriggerRule, task
+from airflow.providers.common.compat.sdk import DAG, Param, TriggerRule
+from airflow.providers.common.compat.standard.operators import PythonOperator
 
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator, AmplifyWebhookBuildOperator
 
@@ -52,6 +53,85 @@ def _schedule() -> Any:
     return AssetOrTimeSchedule(timetable=nightly, assets=[Asset("cms://content/published")])
 
 
+# The Python tasks' callables, at module level and run by plain PythonOperators: a ``@task`` costs
+# about twice their parse time (decorator machinery and two more ``__init__`` levels, each of which
+# deep-copies the DAG's Params).
+
+
+def load_sites(params: dict | None = None) -> list[dict[str, Any]]:
+    """Read and check the sites (at run time: DAG parsing needs no Variable)."""
+    from airflow.providers.common.compat.sdk import Variable
+
+    sites = Variable.get(SITES_VARIABLE, deserialize_json=True)
+    if not isinstance(sites, list):
+        raise ValueError(
+            f"Variable {SITES_VARIABLE} must be a JSON list of sites; got {type(sites).__name__}."
+        )
+    for i, site in enumerate(sites):
+        if not site.get("name"):
+            raise ValueError(f"Variable {SITES_VARIABLE}[{i}] has no name: {site!r}")
+        if not site.get("webhook_conn_id") and not (site.get("app_id") and site.get("branch_name")):
+            raise ValueError(
+                f"Site {site['name']!r} needs webhook_conn_id, or app_id and branch_name; got {sorted(site)}."
+            )
+    wanted = set((params or {}).get("sites") or [])
+    unknown = wanted - {s["name"] for s in sites}
+    if unknown:
+        raise ValueError(
+            f"params.sites names unknown sites {sorted(unknown)}; known: {[s['name'] for s in sites]}"
+        )
+    return [dict(site, selected=not wanted or site["name"] in wanted) for site in sites]
+
+
+def api_sites(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The selected sites rebuilt through the StartJob API, as ``AmplifyStartJobOperator`` arguments."""
+    return [
+        {
+            "app_id": s["app_id"],
+            "branch_name": s["branch_name"],
+            "aws_conn_id": s.get("aws_conn_id", "aws_default"),
+            "job_reason": f"Nightly CMS rebuild of {s['name']}",
+        }
+        for s in sites
+        if s["selected"] and not s.get("webhook_conn_id")
+    ]
+
+
+def webhook_sites(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The selected sites rebuilt through their webhook, as ``AmplifyWebhookBuildOperator`` arguments."""
+    return [
+        {
+            "webhook_conn_id": s["webhook_conn_id"],
+            "aws_conn_id": s.get("aws_conn_id", "aws_default"),
+            "allow_custom_webhook_host": bool(s.get("allow_custom_webhook_host", False)),
+        }
+        for s in sites
+        if s["selected"] and s.get("webhook_conn_id")
+    ]
+
+
+def report(sites: list[dict[str, Any]], ti: Any) -> dict[str, list[str]]:
+    """Say which sites were rebuilt, attached to a running build, skipped or failed."""
+    outcome: dict[str, list[str]] = {"rebuilt": [], "attached": [], "skipped": [], "failed": []}
+    indexes = {"rebuild_via_api": 0, "rebuild_via_webhook": 0}
+    for site in sites:
+        if not site["selected"]:
+            outcome["skipped"].append(site["name"])
+            continue
+        task_id = "rebuild_via_webhook" if site.get("webhook_conn_id") else "rebuild_via_api"
+        result = ti.xcom_pull(task_ids=task_id, map_indexes=indexes[task_id])
+        indexes[task_id] += 1
+        if not result or result.get("status") != "SUCCEED":
+            outcome["failed"].append(site["name"])
+        elif result.get("action") in ("attached", "merged"):
+            outcome["attached"].append(f"{site['name']} (job {result['job_id']})")
+        else:
+            outcome["rebuilt"].append(f"{site['name']} (job {result['job_id']})")
+    for kind, names in outcome.items():
+        print(f"{kind:>9}: {', '.join(names) or '-'}")
+    return outcome
+
+
 with DAG(
     dag_id="amplify_nightly_cms_rebuild",
     description="Rebuild Amplify Hosting sites nightly and on CMS publish events",
@@ -76,58 +156,11 @@ with DAG(
         "max_retry_delay": timedelta(minutes=10),
     },
 ) as dag:
-
-    @task
-    def load_sites(params: dict | None = None) -> list[dict[str, Any]]:
-        """Read and check the sites (at run time: DAG parsing needs no Variable)."""
-        from airflow.providers.common.compat.sdk import Variable
-
-        sites = Variable.get(SITES_VARIABLE, deserialize_json=True)
-        if not isinstance(sites, list):
-            raise ValueError(
-                f"Variable {SITES_VARIABLE} must be a JSON list of sites; got {type(sites).__name__}."
-            )
-        for i, site in enumerate(sites):
-            if not site.get("name"):
-                raise ValueError(f"Variable {SITES_VARIABLE}[{i}] has no name: {site!r}")
-            if not site.get("webhook_conn_id") and not (site.get("app_id") and site.get("branch_name")):
-                raise ValueError(
-                    f"Site {site['name']!r} needs webhook_conn_id, or app_id and branch_name; got {sorted(site)}."
-                )
-        wanted = set((params or {}).get("sites") or [])
-        unknown = wanted - {s["name"] for s in sites}
-        if unknown:
-            raise ValueError(
-                f"params.sites names unknown sites {sorted(unknown)}; known: {[s['name'] for s in sites]}"
-            )
-        return [dict(site, selected=not wanted or site["name"] in wanted) for site in sites]
-
-    @task
-    def api_sites(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [
-            {
-                "app_id": s["app_id"],
-                "branch_name": s["branch_name"],
-                "aws_conn_id": s.get("aws_conn_id", "aws_default"),
-                "job_reason": f"Nightly CMS rebuild of {s['name']}",
-            }
-            for s in sites
-            if s["selected"] and not s.get("webhook_conn_id")
-        ]
-
-    @task
-    def webhook_sites(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [
-            {
-                "webhook_conn_id": s["webhook_conn_id"],
-                "aws_conn_id": s.get("aws_conn_id", "aws_default"),
-                "allow_custom_webhook_host": bool(s.get("allow_custom_webhook_host", False)),
-            }
-            for s in sites
-            if s["selected"] and s.get("webhook_conn_id")
-        ]
-
-    sites = load_sites()
+    sites = PythonOperator(task_id="load_sites", python_callable=load_sites).output
+    api = PythonOperator(task_id="api_sites", python_callable=api_sites, op_kwargs={"sites": sites}).output
+    webhook = PythonOperator(
+        task_id="webhook_sites", python_callable=webhook_sites, op_kwargs={"sites": sites}
+    ).output
     by_api = AmplifyStartJobOperator.partial(
         task_id="rebuild_via_api",
         job_type="RELEASE",
@@ -136,7 +169,7 @@ with DAG(
         waiter_delay=POLL_INTERVAL,
         waiter_max_delay=max(POLL_INTERVAL, 30.0),
         map_index_template="{{ task.app_id }}/{{ task.branch_name }}",
-    ).expand_kwargs(api_sites(sites))
+    ).expand_kwargs(api)
     by_webhook = AmplifyWebhookBuildOperator.partial(
         task_id="rebuild_via_webhook",
         if_busy="attach",
@@ -144,31 +177,14 @@ with DAG(
         waiter_delay=POLL_INTERVAL,
         waiter_max_delay=max(POLL_INTERVAL, 30.0),
         map_index_template="{{ task.webhook_conn_id }}",
-    ).expand_kwargs(webhook_sites(sites))
+    ).expand_kwargs(webhook)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(sites: list[dict[str, Any]]) -> dict[str, list[str]]:
-        """Say which sites were rebuilt, attached to a running build, skipped or failed."""
-        from airflow.providers.common.compat.sdk import get_current_context
-
-        ti = get_current_context()["ti"]
-        outcome: dict[str, list[str]] = {"rebuilt": [], "attached": [], "skipped": [], "failed": []}
-        indexes = {"rebuild_via_api": 0, "rebuild_via_webhook": 0}
-        for site in sites:
-            if not site["selected"]:
-                outcome["skipped"].append(site["name"])
-                continue
-            task_id = "rebuild_via_webhook" if site.get("webhook_conn_id") else "rebuild_via_api"
-            result = ti.xcom_pull(task_ids=task_id, map_indexes=indexes[task_id])
-            indexes[task_id] += 1
-            if not result or result.get("status") != "SUCCEED":
-                outcome["failed"].append(site["name"])
-            elif result.get("action") in ("attached", "merged"):
-                outcome["attached"].append(f"{site['name']} (job {result['job_id']})")
-            else:
-                outcome["rebuilt"].append(f"{site['name']} (job {result['job_id']})")
-        for kind, names in outcome.items():
-            print(f"{kind:>9}: {', '.join(names) or '-'}")
-        return outcome
-
-    [by_api, by_webhook] >> report(sites)
+    # multiple_outputs as @task had it (inferred from the dict return type).
+    summary = PythonOperator(
+        task_id="report",
+        python_callable=report,
+        op_kwargs={"sites": sites},
+        trigger_rule=TriggerRule.ALL_DONE,
+        multiple_outputs=True,
+    )
+    [by_api, by_webhook] >> summary
