@@ -8,7 +8,7 @@ the same way (``partial().expand_kwargs()`` over the same upstream), every task 
 
 - **warm**: with the modules the file imports already loaded, as Airflow's DAG processor works with
   ``[dag_processor] parsing_pre_import_modules`` (the default): executing the DAG file against
-  building its twins, median of ``--runs``;
+  building its twins, in turn, median of ``--runs``;
 - **cold**: the file's first parse in a fresh interpreter (Airflow imported first, outside the
   timing), its own imports included, median of ``--cold-runs``.
 
@@ -155,14 +155,18 @@ def twin_builder(path: Path, operator_class=None):
     return build
 
 
-def time_builder(build, runs: int) -> float:
-    build()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
+def interleaved(builders: list, runs: int) -> list[float]:
+    """Median time of each builder, run in turn (ours, twin, twin, ours, ...) so that the noise of a
+    shared machine falls on all of them alike."""
+    for build in builders:
         build()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in builders]
+    for _ in range(runs):
+        for build, spent in zip(builders, times, strict=True):
+            started = time.perf_counter()
+            build()
+            spent.append(time.perf_counter() - started)
+    return [statistics.median(spent) for spent in times]
 
 
 def load(path: Path, name: str):
@@ -172,15 +176,16 @@ def load(path: Path, name: str):
     return module
 
 
-def warm(path: Path, runs: int) -> float:
+def warm(path: Path):
+    """Executing the DAG file, its imports loaded once before (as with pre-imported modules)."""
     code = compile(path.read_text(), str(path), "exec")
-    load(path, "warmup")  # the file's imports are loaded once, as with pre-imported modules
-    times = []
-    for i in range(runs):
-        started = time.perf_counter()
-        exec(code, {"__name__": f"bench_{i}", "__file__": str(path)})
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    load(path, "warmup")
+    count = iter(range(1 << 30))
+
+    def build() -> None:
+        exec(code, {"__name__": f"bench_{next(count)}", "__file__": str(path)})
+
+    return build
 
 
 def cold(path: Path, runs: int) -> float:
@@ -306,9 +311,10 @@ def main() -> int:
         rows.append(
             (
                 path.name,
-                warm(path, args.runs),
-                time_builder(twin_builder(path), args.runs),
-                time_builder(twin_builder(path, minimal_operator_classes()), args.runs),
+                *interleaved(
+                    [warm(path), twin_builder(path), twin_builder(path, minimal_operator_classes())],
+                    args.runs,
+                ),
                 levels(path),
                 n_empty,
                 cold(path, args.cold_runs),
