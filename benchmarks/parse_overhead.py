@@ -207,6 +207,8 @@ def cold(path: Path, runs: int) -> float:
 def per_operator(path: Path, runs: int) -> None:
     """Construction time of one task of each kind inside a DAG with the file's params and
     default_args (median per task), with its ``apply_defaults`` levels."""
+    from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+    from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
     from airflow.providers.common.compat.sdk import DAG, task
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.providers.standard.operators.python import PythonOperator, ShortCircuitOperator
@@ -218,6 +220,22 @@ def per_operator(path: Path, runs: int) -> None:
 
     (source,) = dag_shapes(path)[:1]
     minimal = minimal_operator_classes()(AmplifyStartJobOperator)
+
+    class MinimalAwsOperator(AwsBaseOperator):
+        template_fields = AmplifyStartJobOperator.template_fields
+        aws_hook_class = AmplifyStartJobOperator.aws_hook_class
+
+        def __init__(self, *, app_id, branch_name, **kwargs):
+            super().__init__(**kwargs)
+            self.app_id, self.branch_name = app_id, branch_name
+
+    class MinimalAwsSensor(AwsBaseSensor):
+        template_fields = AmplifyJobSensor.template_fields
+        aws_hook_class = AmplifyJobSensor.aws_hook_class
+
+        def __init__(self, *, app_id, branch_name, **kwargs):
+            super().__init__(**kwargs)
+            self.app_id, self.branch_name = app_id, branch_name
 
     def callable_(params=None):
         return params
@@ -233,6 +251,14 @@ def per_operator(path: Path, runs: int) -> None:
         "ShortCircuitOperator": (
             ShortCircuitOperator,
             lambda i: ShortCircuitOperator(task_id=f"t{i}", python_callable=callable_),
+        ),
+        "minimal AwsBaseOperator subclass": (
+            MinimalAwsOperator,
+            lambda i: MinimalAwsOperator(task_id=f"t{i}", **aws),
+        ),
+        "minimal AwsBaseSensor subclass": (
+            MinimalAwsSensor,
+            lambda i: MinimalAwsSensor(task_id=f"t{i}", **aws),
         ),
         "@task": (None, lambda i: task(callable_, task_id=f"t{i}")()),
         "@task.short_circuit": (None, lambda i: task.short_circuit(callable_, task_id=f"t{i}")()),
