@@ -9,6 +9,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_amplify.hooks.amplify import AmplifyHook, JobWatch, is_transient_error
+from airflow_amplify.triggers.shared_client import SharedAsyncClients, client_key
 
 
 class AmplifyJobTrigger(BaseTrigger):
@@ -20,6 +21,10 @@ class AmplifyJobTrigger(BaseTrigger):
     branch's usual build duration is known. Throttling, 5xx answers and dropped connections are
     retried without ending the wait. A trigger rebuilt in a new triggerer process from its
     serialized arguments resumes: the queued and running limits count from the job's own timestamps.
+
+    All the Amplify triggers of a triggerer process that use the same connection settings share one
+    aiobotocore client (see :mod:`airflow_amplify.triggers.shared_client`), so a wait costs a few
+    kilobytes instead of a client of its own.
 
     :param app_id: the Amplify app id.
     :param branch_name: the branch.
@@ -112,6 +117,9 @@ class AmplifyJobTrigger(BaseTrigger):
             },
         )
 
+    #: The clients shared by the instances in this process (not serialized).
+    clients = SharedAsyncClients()
+
     def hook(self) -> AmplifyHook:
         from botocore.config import Config
 
@@ -121,6 +129,14 @@ class AmplifyJobTrigger(BaseTrigger):
             verify=self.verify,
             config=Config(**self.botocore_config) if self.botocore_config else None,
         )
+
+    def client_key(self) -> tuple:
+        """What makes two triggers' clients interchangeable: the connection settings."""
+        return client_key("amplify", self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
+
+    def _client(self):
+        """Borrow the process's aiobotocore Amplify client for this trigger's connection settings."""
+        return self.clients.client(self.client_key(), lambda: self.hook().get_async_conn())
 
     def _event(self, status: str, message: str) -> TriggerEvent:
         payload = {
@@ -145,7 +161,7 @@ class AmplifyJobTrigger(BaseTrigger):
             running_timeout=self.running_timeout,
             expected_duration=self.expected_duration,
         )
-        async with await self.hook().get_async_conn() as client:
+        async with self._client() as client:
             while True:
                 try:
                     answer = await client.get_job(
@@ -169,7 +185,7 @@ class AmplifyJobTrigger(BaseTrigger):
             return
         from airflow_amplify.statuses import job_is_active
 
-        async with await self.hook().get_async_conn() as client:
+        async with self._client() as client:
             answer = await client.get_job(appId=self.app_id, branchName=self.branch_name, jobId=self.job_id)
             if job_is_active(answer["job"]["summary"]["status"]):
                 self.log.info("Stopping Amplify job %s of %s/%s", self.job_id, self.app_id, self.branch_name)
