@@ -316,7 +316,7 @@ with DAG(
         "on_failure_callback": [notify_failure],
     },
 ) as dag:
-    # multiple_outputs as @task had them (inferred from the dict return type).
+    # multiple_outputs: each key of the returned dict is also an XCom of its own.
     release_plan = PythonOperator(
         task_id="plan", python_callable=resolve_plan, retries=0, multiple_outputs=True
     ).output

@@ -179,7 +179,7 @@ with DAG(
         map_index_template="{{ task.webhook_conn_id }}",
     ).expand_kwargs(webhook)
 
-    # multiple_outputs as @task had it (inferred from the dict return type).
+    # multiple_outputs: each key of the returned dict is also an XCom of its own.
     summary = PythonOperator(
         task_id="report",
         python_callable=report,
