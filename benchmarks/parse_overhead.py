@@ -26,8 +26,10 @@ Goal: warm at most 1.1x against the EmptyOperator twin.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +41,7 @@ DAGS = Path(__file__).resolve().parent.parent / "dags"
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 PYCACHE = tempfile.mkdtemp(prefix="bench-pycache-")
+atexit.register(shutil.rmtree, PYCACHE, ignore_errors=True)
 
 
 def apply_defaults_levels(cls: type) -> int:
