@@ -9,7 +9,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_amplify.hooks.amplify import AmplifyHook, JobWatch, is_transient_error
-from airflow_amplify.triggers.shared_client import SharedAsyncClients, client_key
+from airflow_amplify.triggers._shared_client import SharedAsyncClients, client_key
 
 
 class AmplifyJobTrigger(BaseTrigger):
@@ -23,7 +23,7 @@ class AmplifyJobTrigger(BaseTrigger):
     serialized arguments resumes: the queued and running limits count from the job's own timestamps.
 
     All the Amplify triggers of a triggerer process that use the same connection settings share one
-    aiobotocore client (see :mod:`airflow_amplify.triggers.shared_client`), so a wait costs a few
+    aiobotocore client (see :mod:`airflow_amplify.triggers._shared_client`), so a wait costs a few
     kilobytes instead of a client of its own.
 
     :param app_id: the Amplify app id.

@@ -7,8 +7,8 @@ import datetime
 
 import pytest
 
+from airflow_amplify.triggers._shared_client import SharedAsyncClients
 from airflow_amplify.triggers.amplify import AmplifyJobTrigger
-from airflow_amplify.triggers.shared_client import SharedAsyncClients
 
 
 @pytest.fixture
