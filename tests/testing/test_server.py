@@ -28,7 +28,8 @@ def test_serve_command_prints_its_url_quickly_and_stops_cleanly():
         assert url.startswith("http://127.0.0.1:")
         assert WorldClient(url).health()["status"] == "ok"
         ready = time.monotonic() - started
-        assert ready < 2.0, f"world took {ready:.2f}s to be ready"
+        # about 1 s on an idle machine; the bound only catches a start-up that hangs or crawls
+        assert ready < 10.0, f"world took {ready:.2f}s to be ready"
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
