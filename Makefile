@@ -11,8 +11,10 @@ LOCK3 := requirements/lock-airflow-3.3.txt
 LOCK2 := requirements/lock-airflow-2.11.txt
 PYTEST_ARGS ?=
 # pytest-xdist workers per Airflow line: most test time is spent waiting on simulated builds.
+# loadfile: a test module runs on one worker, so module fixtures run once (the outputs comparison
+# runs the ampx CLI once for all its cases) and the real-ampx tests on sample-app/ never overlap.
 TEST_WORKERS ?= 3
-XDIST := -n $(TEST_WORKERS) --dist loadgroup
+XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: demo ui test test-fast lint format lock venvs clean ampx world compose-tool
 

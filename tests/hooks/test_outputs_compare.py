@@ -42,8 +42,6 @@ def find_ampx() -> str | None:
 AMPX = find_ampx()
 pytestmark = [
     pytest.mark.ampx,
-    # one pytest-xdist worker runs the module: its fixture runs the CLI for every case at once
-    pytest.mark.xdist_group("ampx_outputs_compare"),
     pytest.mark.skipif(AMPX is None, reason="ampx CLI not installed: run scripts/install-ampx (CI does)"),
 ]
 

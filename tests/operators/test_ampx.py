@@ -393,10 +393,8 @@ def test_real_generate_outputs_from_a_stack_in_the_production_account(
     assert excinfo.value.error_name == "StackDoesNotExistError"
 
 
-# Tests on the shared sample-app/ directory (ampx writes sample-app/.amplify) run on one xdist worker.
-ON_THE_SAMPLE_APP = pytest.mark.xdist_group("sample_app")
-
-
+# The tests on the shared sample-app/ directory (ampx writes sample-app/.amplify) are in this module
+# only: `make test` runs a module on one pytest-xdist worker (--dist loadfile), so they never overlap.
 @pytest.fixture
 def sample_app(tmp_path):
     ready, reason = sample_app_ready()
@@ -407,7 +405,6 @@ def sample_app(tmp_path):
     shutil.rmtree(SAMPLE_APP / ".amplify", ignore_errors=True)
 
 
-@ON_THE_SAMPLE_APP
 @pytest.mark.ampx
 def test_real_pipeline_deploy_unbootstrapped_account_fails_with_parsed_bootstrap_error(
     amplify_world, aws_connections, production_app, real_ampx, sample_app, task_context
@@ -437,7 +434,6 @@ def test_real_pipeline_deploy_unbootstrapped_account_fails_with_parsed_bootstrap
     assert amplify_world.requests(operation="GetParameter", account_id=PRODUCTION)
 
 
-@ON_THE_SAMPLE_APP
 @pytest.mark.ampx
 def test_real_pipeline_deploy_with_preflight_is_stopped_before_the_cli_runs(
     amplify_world, aws_connections, production_app, real_ampx, sample_app, task_context
