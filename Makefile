@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 3
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: demo ui test test-fast lint format lock venvs clean ampx world compose-tool
+.PHONY: demo ui test test-setup test-fast lint format lock venvs clean ampx world compose-tool
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/python demo/run_demo.py
@@ -25,7 +25,8 @@ demo: $(VENV)/.installed
 ui: $(VENV)/.installed
 	$(VENV)/bin/python demo/run_demo.py --ui
 
-test: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.installed compose-tool
+test:
+	@$(MAKE) --no-print-directory -j4 test-setup
 	@echo "== tests on Airflow 3.3 ($(LOCK3)) and Airflow 2.11 ($(LOCK2)), side by side"
 	@echo "   (the real-ampx tests, marker ampx, exercise Node and the CLI rather than Airflow: they run on 3.3 only)"
 	@rm -rf .reliability-report
@@ -38,6 +39,9 @@ test: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.
 	tail -n 1 .test-airflow-3.3.log; \
 	$(VENV)/bin/python -m tests.reliability.report; \
 	[ $$r3 -eq 0 ] && [ $$r2 -eq 0 ]
+
+# What the suite needs, built side by side (virtualenvs, the ampx CLI, the sample app's packages).
+test-setup: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.installed compose-tool
 
 # The newest line only, for quick local iterations.
 test-fast: $(VENV)/.installed
