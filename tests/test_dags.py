@@ -80,7 +80,8 @@ def test_cms_rebuild_one_site_fails_the_others_succeed_and_a_busy_one_is_attache
     # shop fails on every try; news is already building when the DAG starts
     for _ in range(2):
         amplify_world.script_next_job(shop["app_id"], "main", outcome="FAILED", status_reason="CMS API down")
-    amplify_world.script_next_job(news["app_id"], "main", pending_seconds=0, build_seconds=45)
+    # long enough to be still running when the DAG (slow to start on a loaded machine) reaches news
+    amplify_world.script_next_job(news["app_id"], "main", pending_seconds=0, build_seconds=120)
     amplify_world.client("amplify").start_job(appId=news["app_id"], branchName="main", jobType="RELEASE")
     sites = [
         {"name": "news", "app_id": news["app_id"], "branch_name": "main", "aws_conn_id": "aws_staging"},
@@ -129,28 +130,12 @@ RELEASE_DAG = "amplify_cross_account_release"
 
 
 def _release_env(world, tmp_path, staging, production, remote, **extra: str) -> dict[str, str]:
-    """Variables, connections and parse-time settings of the release DAG against the world."""
-    from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
-    from airflow_amplify.testing.ampx_world import write_world_ampx
+    """Variables, connections and parse-time settings of the release DAG against the world (one retry)."""
+    from reliability.harness import release_env  # tests/ is on sys.path: this module has no package
 
-    world.bootstrap_cdk(STAGING_ACCOUNT_ID)
-    world.bootstrap_cdk(PRODUCTION_ACCOUNT_ID)
-    return {
-        **os.environ,
-        "AIRFLOW_CONN_AWS_STAGING": json.dumps(world.aws_connection(STAGING_ACCOUNT_ID)),
-        "AIRFLOW_CONN_AWS_PRODUCTION": json.dumps(world.aws_connection(PRODUCTION_ACCOUNT_ID)),
-        "AIRFLOW_VAR_AMPLIFY_RELEASE_REPO_URL": remote.url,
-        "AIRFLOW_VAR_AMPLIFY_RELEASE_STAGING_APP_ID": staging["app_id"],
-        "AIRFLOW_VAR_AMPLIFY_RELEASE_PRODUCTION_APP_ID": production["app_id"],
-        "AIRFLOW_VAR_AMPLIFY_RELEASE_OUTPUTS_DIR": str(tmp_path / "outputs"),
-        "AIRFLOW_VAR_AMPLIFY_AMPX_PATH": str(write_world_ampx(tmp_path / "bin")),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY": "0.5",
-        "AIRFLOW_AMPLIFY_EXAMPLE_RETRIES": "1",
-        "AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL": "1",
-        "AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES": "false",
-        **extra,
-    }
+    return release_env(
+        world, tmp_path, staging, production, remote, **{"AIRFLOW_AMPLIFY_EXAMPLE_RETRIES": "1", **extra}
+    )
 
 
 def _dags_test(dag_id: str, env: dict[str, str], log: Path, conf: dict | None = None) -> subprocess.Popen:

@@ -85,8 +85,10 @@ if mode == "tree":
     time.sleep(120)
     sys.exit(0)
 if mode == "env":
-    with open(os.path.join(state, "env.json"), "w") as f:
+    # written whole, then renamed: a reader polling for the file never sees it half written
+    with open(os.path.join(state, "env.json.part"), "w") as f:
         json.dump({"pid": os.getpid(), "env": dict(os.environ), "argv": sys.argv}, f)
+    os.replace(os.path.join(state, "env.json.part"), os.path.join(state, "env.json"))
     print("secret key is", os.environ.get("AWS_SECRET_ACCESS_KEY"), flush=True)
     print("session token is", os.environ.get("AWS_SESSION_TOKEN"), flush=True)
     deadline = time.time() + 20

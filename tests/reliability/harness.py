@@ -172,7 +172,7 @@ def left_running(world, marker: str | None = None, settle_seconds: float = 5.0) 
 
 def release_env(world, tmp_path: Path, staging, production, remote, **extra: str) -> dict[str, str]:
     """Variables, connections and parse-time settings of the release DAG against the world
-    (the settings of ``tests/test_dags.py``)."""
+    (``tests/test_dags.py`` uses it too)."""
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
     from airflow_amplify.testing.ampx_world import write_world_ampx
 
