@@ -41,7 +41,8 @@ def test_poke_mode_returns_the_job_summary(amplify_world, aws_connections, stagi
 def test_pokes_until_done_and_logs_only_changes(
     amplify_world, aws_connections, staging_app, task_context, task_logs
 ):
-    start(amplify_world, staging_app, build_seconds=0.8)
+    # long enough that the first poke sees it unfinished on a loaded machine
+    start(amplify_world, staging_app, build_seconds=4.0)
     op = sensor(staging_app, job_id="1")
     context = task_context()
     assert op.poke(context) is False
