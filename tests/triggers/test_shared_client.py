@@ -31,6 +31,8 @@ def make_trigger(app, branch="main", job_id="1", conn="aws_staging"):
 
 
 def start(world, app, branch="main", **script):
+    """Start a job now. Builds run for seconds: the triggers (and, for assume-role, their client) must
+    come up while they run, which takes a while on a loaded machine."""
     world.script_next_job(app["app_id"], branch, account_id=app["account_id"], **script)
     amplify = world.client("amplify", account_id=app["account_id"])
     return amplify.start_job(appId=app["app_id"], branchName=branch, jobType="RELEASE")["jobSummary"]["jobId"]
@@ -41,7 +43,7 @@ async def consume(trigger):
     return [event.payload async for event in trigger.run()]
 
 
-async def until(condition, timeout=15.0):
+async def until(condition, timeout=30.0):
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
@@ -51,8 +53,8 @@ async def until(condition, timeout=15.0):
 def test_two_triggers_on_one_connection_share_one_client_closed_after_the_last(
     amplify_world, aws_connections, staging_app, clients
 ):
-    start(amplify_world, staging_app, "main", build_seconds=0.5)
-    start(amplify_world, staging_app, "feature/x", build_seconds=1.5)
+    start(amplify_world, staging_app, "main", build_seconds=5.0)
+    start(amplify_world, staging_app, "feature/x", build_seconds=7.0)
     first, second = make_trigger(staging_app, "main"), make_trigger(staging_app, "feature/x")
     key = first.client_key()
     assert second.client_key() == key
@@ -110,8 +112,8 @@ def test_a_trigger_cancelled_while_the_client_opens_leaves_none_open(
 def test_different_connections_get_different_clients(
     amplify_world, aws_connections, staging_app, production_app, clients
 ):
-    start(amplify_world, staging_app, "main", build_seconds=1.0)
-    start(amplify_world, production_app, "main", build_seconds=1.0)
+    start(amplify_world, staging_app, "main", build_seconds=5.0)
+    start(amplify_world, production_app, "main", build_seconds=5.0)
     staging = make_trigger(staging_app)
     production = make_trigger(production_app, conn="aws_production")
     other_region = AmplifyJobTrigger(**{**staging.serialize()[1], "region_name": "eu-west-1"})
@@ -130,8 +132,8 @@ def test_different_connections_get_different_clients(
 def test_assume_role_credentials_are_refreshed_on_the_shared_client(
     amplify_world, aws_connections, production_app, clients
 ):
-    start(amplify_world, production_app, "main", build_seconds=2.0)
-    start(amplify_world, production_app, "feature/x", build_seconds=2.0)
+    start(amplify_world, production_app, "main", build_seconds=8.0)
+    start(amplify_world, production_app, "feature/x", build_seconds=8.0)
     triggers = [make_trigger(production_app, b, conn="aws_production") for b in ("main", "feature/x")]
     key = triggers[0].client_key()
 
