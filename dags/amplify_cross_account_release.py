@@ -79,7 +79,13 @@ from typing import Any
 
 import pendulum
 from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
-from airflow.providers.common.compat.sdk import DAG, Param, TaskGroup, TriggerRule
+from airflow.providers.common.compat.sdk import (
+    DAG,
+    AirflowOptionalProviderFeatureException,
+    Param,
+    TaskGroup,
+    TriggerRule,
+)
 from airflow.providers.common.compat.standard.operators import PythonOperator, ShortCircuitOperator
 
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator
@@ -88,7 +94,7 @@ from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
 
 try:  # Airflow 3.1+: human-in-the-loop operators
     from airflow.providers.standard.operators.hitl import ApprovalOperator
-except ImportError:  # Airflow 2, or 3.0: no approval step
+except (ImportError, AirflowOptionalProviderFeatureException):  # Airflow 2 (no module); 3.0 (it refuses)
     ApprovalOperator = None
 
 DAG_ID = "amplify_cross_account_release"
