@@ -10,6 +10,16 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-amplify"
 
+# The connection form of the ``amplify_webhook`` type: Airflow 3.2+ reads it from the provider info
+# (``ui-field-behaviour``), older Airflow from ``AmplifyWebhookHook.get_ui_field_behaviour()``.
+WEBHOOK_CONNECTION_FORM = {
+    "hidden-fields": ["host", "schema", "login", "port", "extra"],
+    "relabeling": {"password": "Webhook URL"},
+    "placeholders": {
+        "password": "https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=...&token=..."
+    },
+}
+
 
 def get_provider_info() -> dict:
     """Describe this provider to Airflow's provider manager (entry point ``apache_airflow_provider``)."""
@@ -74,6 +84,8 @@ def get_provider_info() -> dict:
             {
                 "connection-type": "amplify_webhook",
                 "hook-class-name": "airflow_amplify.hooks.amplify.AmplifyWebhookHook",
+                "hook-name": "Amplify incoming webhook",
+                "ui-field-behaviour": WEBHOOK_CONNECTION_FORM,
             }
         ],
         "extra-links": [

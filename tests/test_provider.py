@@ -78,3 +78,59 @@ def test_provider_info_lists_every_public_module():
         assert listed == present, kind
     links = {p.stem for p in (package / "links").glob("*.py") if not p.stem.startswith("_")}
     assert {link.split(".")[2] for link in info["extra-links"]} == links
+
+
+def _expected_form() -> dict:
+    form = airflow_amplify.WEBHOOK_CONNECTION_FORM
+    return {
+        "hidden_fields": form["hidden-fields"],
+        "relabeling": form["relabeling"],
+        "placeholders": form["placeholders"],
+    }
+
+
+def test_webhook_connection_form_is_the_same_in_the_provider_info_and_the_hook():
+    from airflow_amplify.hooks.amplify import AmplifyWebhookHook
+
+    (connection_type,) = airflow_amplify.get_provider_info()["connection-types"]
+    assert connection_type["ui-field-behaviour"] is airflow_amplify.WEBHOOK_CONNECTION_FORM
+    assert connection_type["hook-name"] == AmplifyWebhookHook.hook_name
+    assert AmplifyWebhookHook.get_ui_field_behaviour() == _expected_form()
+    assert _expected_form()["relabeling"] == {"password": "Webhook URL"}
+    assert {"host", "login", "schema", "port", "extra"} <= set(_expected_form()["hidden_fields"])
+    assert _expected_form()["placeholders"]["password"].startswith("https://webhooks.amplify.")
+
+
+def test_airflow_shows_the_webhook_connection_form(tmp_path):
+    """What the connection UI gets: from the provider info without importing the hook on Airflow 3.2+,
+    from the hook on older Airflow (which Airflow 3.0 and 3.1 read only where wtforms is installed)."""
+    code = (
+        "import importlib.util, json, sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from airflow.providers_manager import ProvidersManager\n"
+        "pm = ProvidersManager()\n"
+        "pm.initialize_providers_hooks()\n"
+        "lazy = getattr(pm, '_field_behaviours', {}).get('amplify_webhook')\n"
+        "hook_imported = 'airflow_amplify.hooks.amplify' in sys.modules\n"
+        "form = pm.field_behaviours.get('amplify_webhook')\n"
+        "hook = pm.hooks.get('amplify_webhook')\n"
+        "print(json.dumps({'lazy': lazy, 'hook_imported': hook_imported, 'form': form,"
+        " 'hook_name': hook.hook_name if hook else None,"
+        " 'wtforms': importlib.util.find_spec('wtforms') is not None}))\n"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=120
+    ).stdout
+    seen = json.loads(out.strip().splitlines()[-1])
+    import airflow
+    from packaging.version import Version
+
+    reads_provider_info = Version(airflow.__version__).release >= (3, 2)
+    assert seen["hook_name"] == "Amplify incoming webhook"
+    if reads_provider_info:
+        assert seen["lazy"] == _expected_form() and not seen["hook_imported"]
+    else:
+        assert seen["lazy"] is None
+    expected = _expected_form() if reads_provider_info or seen["wtforms"] else None
+    assert seen["form"] == expected

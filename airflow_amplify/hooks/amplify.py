@@ -631,12 +631,13 @@ class AmplifyWebhookHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form for Airflow before 3.2: the provider info's ``ui-field-behaviour``."""
+        from airflow_amplify import WEBHOOK_CONNECTION_FORM as form
+
         return {
-            "hidden_fields": ["host", "schema", "login", "port", "extra"],
-            "relabeling": {"password": "Webhook URL"},
-            "placeholders": {
-                "password": "https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=...&token=..."
-            },
+            "hidden_fields": list(form["hidden-fields"]),
+            "relabeling": dict(form["relabeling"]),
+            "placeholders": dict(form["placeholders"]),
         }
 
     def __init__(self, webhook_conn_id: str = default_conn_name, **kwargs: Any) -> None:
