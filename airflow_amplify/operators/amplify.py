@@ -20,6 +20,7 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, ResumableJobMixin, conf
 
+from airflow_amplify._deferral import STALE_RESUME_MESSAGE, current_try, resumed_on_another_try
 from airflow_amplify.hooks.amplify import (
     AmplifyHook,
     AmplifyJobFailedError,
@@ -225,6 +226,7 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
                     expected_duration=expected,
                     stop_on_kill=self.stop_job_on_kill,
                     action=self._action,
+                    deferred_on_try=current_try(context),
                 ),
                 method_name="execute_complete",
                 kwargs={"action": self._action},
@@ -281,6 +283,9 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
         :param event: the trigger's event.
         :param action: how the deferred try came by its job (kept in the XCom value).
         """
+        if resumed_on_another_try(context, event):
+            self.log.warning(STALE_RESUME_MESSAGE, (event or {}).get("deferred_on_try"))
+            return self.execute(context)
         self._action = (event or {}).get("action") or action
         if not event or "status" not in event or "job_id" not in event:
             raise AirflowException(f"Unexpected trigger event: {event!r}")

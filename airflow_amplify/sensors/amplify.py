@@ -10,6 +10,7 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, PokeReturnValue, conf
 
+from airflow_amplify._deferral import STALE_RESUME_MESSAGE, current_try, resumed_on_another_try
 from airflow_amplify.hooks.amplify import (
     AmplifyHook,
     AmplifyJobFailedError,
@@ -121,6 +122,7 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
                 running_timeout=to_seconds(self.running_timeout, "running_timeout"),
                 expected_duration=self.hook.expected_duration(self.app_id, self.branch_name),
                 stop_on_kill=False,
+                deferred_on_try=current_try(context),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) if self.timeout else None,
@@ -144,6 +146,9 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: the job summary, or an error with the failing step's log."""
+        if resumed_on_another_try(context, event):
+            self.log.warning(STALE_RESUME_MESSAGE, (event or {}).get("deferred_on_try"))
+            return self.execute(context)
         if not event or "status" not in event or "job_id" not in event:
             raise AirflowException(f"Unexpected trigger event: {event!r}")
         if event["status"] == "error":

@@ -41,6 +41,8 @@ class AmplifyJobTrigger(BaseTrigger):
     :param stop_on_kill: stop the Amplify job when a user kills the deferred task (Airflow 3.3+).
     :param action: how the task came by the job (started, attached, merged, reattached); echoed in
         the event, so the resumed task reports it even where the defer call's kwargs are dropped.
+    :param deferred_on_try: the try that deferred, echoed in the event: on Airflow 3.0 a retry may
+        resume with an earlier try's event, and the task tells them apart by it.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class AmplifyJobTrigger(BaseTrigger):
         expected_duration: float | None = None,
         stop_on_kill: bool = True,
         action: str | None = None,
+        deferred_on_try: int | None = None,
     ):
         super().__init__()
         self.app_id = app_id
@@ -75,6 +78,7 @@ class AmplifyJobTrigger(BaseTrigger):
         self.expected_duration = expected_duration
         self.stop_on_kill = stop_on_kill
         self.action = action
+        self.deferred_on_try = deferred_on_try
 
     @classmethod
     def for_task(cls, task: Any, job_id: str, **kwargs: Any) -> AmplifyJobTrigger:
@@ -114,6 +118,7 @@ class AmplifyJobTrigger(BaseTrigger):
                 "expected_duration": self.expected_duration,
                 "stop_on_kill": self.stop_on_kill,
                 "action": self.action,
+                "deferred_on_try": self.deferred_on_try,
             },
         )
 
@@ -148,6 +153,8 @@ class AmplifyJobTrigger(BaseTrigger):
         }
         if self.action:
             payload["action"] = self.action
+        if self.deferred_on_try is not None:
+            payload["deferred_on_try"] = self.deferred_on_try
         return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
