@@ -27,21 +27,24 @@ ui: $(VENV)/.installed
 
 test:
 	@$(MAKE) --no-print-directory -j4 test-setup
-	@echo "== tests on Airflow 3.3 ($(LOCK3)) and Airflow 2.11 ($(LOCK2)), side by side"
+	@echo "== tests on Airflow 3.3 ($(LOCK3)) and Airflow 2.11 ($(LOCK2)), side by side,"
+	@echo "   with the smoke tier on $$($(MATRIX) combos --ci) (make smoke-all: every line and Python)"
 	@echo "   (the real-ampx tests, marker ampx, exercise Node and the CLI rather than Airflow: they run on 3.3 only)"
 	@rm -rf .reliability-report
 	@$(VENV)/bin/python -m pytest -p no:cacheprovider $(XDIST) --durations=15 $(PYTEST_ARGS) > .test-airflow-3.3.log 2>&1 & p3=$$!; \
 	$(VENV2)/bin/python -m pytest -p no:cacheprovider $(XDIST) --durations=15 -m "not ampx" $(PYTEST_ARGS) > .test-airflow-2.11.log 2>&1 & p2=$$!; \
-	wait $$p3; r3=$$?; wait $$p2; r2=$$?; \
+	$(SMOKE_IN_TEST) > .test-smoke.log 2>&1 & ps=$$!; \
+	wait $$p3; r3=$$?; wait $$p2; r2=$$?; wait $$ps; rs=$$?; \
 	echo "== Airflow 2.11"; tail -n 40 .test-airflow-2.11.log; \
 	echo "== Airflow 3.3"; tail -n 40 .test-airflow-3.3.log; \
-	echo "== Airflow 3.3: exit $$r3; Airflow 2.11: exit $$r2 (full logs: .test-airflow-*.log)"; \
+	echo "== smoke tier (the built wheel on other lines and Pythons)"; tail -n 80 .test-smoke.log; \
+	echo "== Airflow 3.3: exit $$r3; Airflow 2.11: exit $$r2; smoke tier: exit $$rs (full logs: .test-*.log, .smoke/)"; \
 	tail -n 1 .test-airflow-3.3.log; \
 	$(VENV)/bin/python -m tests.reliability.report; \
-	[ $$r3 -eq 0 ] && [ $$r2 -eq 0 ]
+	[ $$r3 -eq 0 ] && [ $$r2 -eq 0 ] && [ $$rs -eq 0 ]
 
 # What the suite needs, built side by side (virtualenvs, the ampx CLI, the sample app's packages).
-test-setup: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.installed compose-tool
+test-setup: lint $(VENV)/.installed $(VENV2)/.installed ampx sample-app/node_modules/.installed compose-tool dist
 
 # The newest line only, for quick local iterations.
 test-fast: $(VENV)/.installed
@@ -96,12 +99,41 @@ $(VENV2)/.installed: $(LOCK2) setup.cfg pyproject.toml | $(UV)
 
 venvs: $(VENV)/.installed $(VENV2)/.installed
 
-# Re-resolve both lock files after changing dependencies in setup.cfg or requirements/*.in.
+# --- The Airflow version matrix: a lock file per line, the distribution, the smoke tier ---------------
+# scripts/matrix.py holds the lines, their era dates, their Pythons (PY312=/path/to/python3.12 overrides
+# where an interpreter is found) and what resolves newer than a line's era.
+MATRIX := $(PYTHON) scripts/matrix.py
+TWINE := $(TOOLS)/bin/twine
+TWINE_VERSION := 7.0.0
+# Smoke combinations side by side (each mostly waits on airflow dags test and simulated builds).
+SMOKE_JOBS ?= 2
+# `make test` runs the smoke tier beside the two full-suite lines, one combination at a time.
+SMOKE_IN_TEST = $(MATRIX) smoke --ci --jobs 1
+
+.PHONY: dist smoke smoke-all
+
+# Re-resolve every line's lock file (requirements/lock-airflow-LINE.txt) after changing dependencies
+# in setup.cfg or requirements/airflow-LINE.in; `$(MATRIX) lock 3.0` re-resolves one line.
 lock: | $(UV)
-	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra testing --extra dev \
-		requirements/airflow-3.3.in -o $(LOCK3)
-	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra testing --extra dev \
-		requirements/airflow-2.11.in -o $(LOCK2)
+	$(MATRIX) lock
+
+# The sdist and the wheel in dist/, checked: twine's metadata check and the wheel's file list.
+dist: | $(UV) $(TWINE)
+	rm -rf dist
+	$(UV) build --quiet --out-dir dist
+	$(TWINE) check --strict dist/*
+	$(PYTHON) scripts/check_dist.py dist
+
+# The smoke tier as `make test` runs it: the combinations that cover every line and Python today.
+smoke: dist
+	$(MATRIX) smoke --ci --jobs $(SMOKE_JOBS)
+
+# The smoke tier on every line and Python (the README's table comes from it).
+smoke-all: dist
+	$(MATRIX) smoke --jobs $(SMOKE_JOBS)
+
+$(TWINE): | $(UV)
+	$(UV) pip install --quiet --python $(TOOLS)/bin/python twine==$(TWINE_VERSION)
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(VENV2) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(TOOLS) $(VENV) $(VENV2) .pytest_cache .ruff_cache build *.egg-info dist .smoke

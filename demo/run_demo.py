@@ -17,7 +17,9 @@ The backend deploy uses a local **stand-in for ampx** (``airflow_amplify.testing
 and links the branch to it, as a deploy does; ``npm install`` is skipped
 (``AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES=false``) because the stand-in needs no ``node_modules``.
 
-``DEMO_DAGS`` (environment; comma-separated) runs only some of the DAGs.
+``DEMO_DAGS`` (environment; comma-separated) runs only some of the DAGs. ``DEMO_DIR`` (environment)
+puts the logs, the metadata database and the outputs elsewhere than ``.demo/`` (the smoke tier runs
+several demos at once).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient, WorldServer
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / ".demo"
+DEMO = Path(os.environ.get("DEMO_DIR") or REPO / ".demo").resolve()
 HOME = DEMO / "airflow"
 DAG_IDS = ("amplify_cross_account_release", "amplify_nightly_cms_rebuild")
 # Also runnable: DEMO_DAGS=amplify_smoke_build,amplify_cross_account_release,amplify_nightly_cms_rebuild
@@ -49,6 +51,11 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "Demo",
     "GIT_COMMITTER_EMAIL": "demo@example.com",
 }
+
+
+def shown(path: Path) -> Path:
+    """A path as printed: relative to the checkout when it is inside it."""
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
 def airflow(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.CompletedProcess:
@@ -84,7 +91,7 @@ def sample_app_repository() -> tuple[str, str]:
 
 def run_dag(dag_id: str, env: dict[str, str]) -> tuple[int, Path, float]:
     log_path = DEMO / f"{dag_id}.log"
-    print(f"Running: airflow dags test {dag_id}   (log: {log_path.relative_to(REPO)})", flush=True)
+    print(f"Running: airflow dags test {dag_id}   (log: {shown(log_path)})", flush=True)
     started = time.monotonic()
     with log_path.open("w") as log:
         result = subprocess.run(
@@ -232,9 +239,7 @@ def main() -> int:
     print("=======")
     ok = True
     for dag_id, (code, log_path, took) in results.items():
-        print(
-            f"{dag_id}: airflow dags test exited {code} after {took:.0f} s (log {log_path.relative_to(REPO)})"
-        )
+        print(f"{dag_id}: airflow dags test exited {code} after {took:.0f} s (log {shown(log_path)})")
         ok = ok and code == 0
         for task, state, duration in summary(dag_id):
             ok = ok and (state.startswith("success") or state.startswith("skipped"))
@@ -255,7 +260,7 @@ def main() -> int:
         print(f"  both accounts run the same commit: {'yes' if len(same) == 1 else 'NO'}")
     print("Outputs files")
     for path in sorted(outputs_dir.rglob("amplify_outputs.json")):
-        print(f"  {path.relative_to(REPO)}")
+        print(f"  {shown(path)}")
     print(STAND_IN_NOTE)
     print(f"Demo took {time.monotonic() - started:.0f} s; the local world is stopped.")
     print("DEMO OK" if ok else "DEMO FAILED")

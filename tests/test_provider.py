@@ -58,8 +58,9 @@ def test_airflow_providers_list_shows_the_provider(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    start = result.stdout.index("[")
-    providers = {p["package_name"]: p for p in json.loads(result.stdout[start:])}
+    # The JSON list follows any log lines Airflow printed (on 3.0 they go to stdout too).
+    listed = next(line for line in reversed(result.stdout.splitlines()) if line.startswith('[{"'))
+    providers = {p["package_name"]: p for p in json.loads(listed)}
     assert providers["airflow-provider-amplify"]["version"] == airflow_amplify.__version__
 
 
