@@ -143,6 +143,7 @@ def test_a_retried_build_reattaches_through_the_store_this_line_has(amplify_worl
         )
 
 
+@pytest.mark.timeout(900)  # three airflow dags test runs: slow on a loaded 2-core machine
 def test_the_demo_runs_the_three_example_dags_against_the_local_world(tmp_path):
     env = {
         **os.environ,
