@@ -38,7 +38,7 @@ RUN ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
 # ampx_path="/usr/local/bin/ampx"; a project whose package.json has @aws-amplify/backend-cli uses its own
 # node_modules/.bin/ampx after `npm ci`, as the operator does by default.
 RUN npm install --global --prefix /opt/ampx --no-audit --no-fund --loglevel=error \
-        "@aws-amplify/backend-cli@${AMPX_VERSION}" \
+        "@aws-amplify/backend-cli@${AMPX_VERSION}" "tsx@4" \
     && ln -sf /opt/ampx/bin/ampx /usr/local/bin/ampx \
     && npm cache clean --force \
     && test "$(npm_config_user_agent="npm/10 node/v22" ampx --version)" = "${AMPX_VERSION}"

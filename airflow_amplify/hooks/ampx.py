@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 #: The ``@aws-amplify/backend-cli`` version run through npx when a project has no ampx of its own.
 DEFAULT_AMPX_VERSION = "1.10.0"
 AMPX_PACKAGE = "@aws-amplify/backend-cli"
+#: ampx imports ``tsx`` at start-up without declaring it (a Gen 2 project has it as a dev dependency),
+#: so an ampx run through npx outside such a project gets it beside the CLI.
+TSX_PACKAGE = "tsx@4"
 #: The files that make a directory an Amplify Gen 2 project (ampx looks for the first that exists).
 BACKEND_ENTRY_FILES = ("backend.ts", "backend.js", "backend.mjs", "backend.cjs")
 #: Lock files in order of preference, with the install command each implies.
@@ -461,7 +464,7 @@ class AmpxHook(AwsBaseHook):
         """The argv prefix that runs ampx for a project, and whether it runs ampx directly (not npx).
 
         Order: ``ampx_path``; the project's ``node_modules/.bin/ampx``; ``npx --yes
-        --package=@aws-amplify/backend-cli@<ampx_version> ampx``.
+        --package=@aws-amplify/backend-cli@<ampx_version> --package=tsx@4 ampx``.
         """
         if self.ampx_path:
             if not os.access(self.ampx_path, os.X_OK):
@@ -470,7 +473,13 @@ class AmpxHook(AwsBaseHook):
         local = Path(project_dir, "node_modules", ".bin", "ampx")
         if os.access(local, os.X_OK):
             return [str(local)], True
-        return ["npx", "--yes", f"--package={AMPX_PACKAGE}@{self.ampx_version}", "ampx"], False
+        return [
+            "npx",
+            "--yes",
+            f"--package={AMPX_PACKAGE}@{self.ampx_version}",
+            f"--package={TSX_PACKAGE}",
+            "ampx",
+        ], False
 
     def install_dependencies(
         self,

@@ -180,7 +180,13 @@ def test_project_ampx_is_preferred_to_npx(tmp_path):
     project = write_fake_project(tmp_path)
     hook = AmpxHook(aws_conn_id=None)
     argv, direct = hook.ampx_command(project)
-    assert argv == ["npx", "--yes", "--package=@aws-amplify/backend-cli@1.10.0", "ampx"]
+    assert argv == [
+        "npx",
+        "--yes",
+        "--package=@aws-amplify/backend-cli@1.10.0",
+        "--package=tsx@4",
+        "ampx",
+    ]
     assert direct is False
     local = write_fake_ampx(project / "node_modules" / ".bin")
     assert hook.ampx_command(project) == ([str(local)], True)
