@@ -9,13 +9,11 @@ that the blocking operators, the sensor and the async trigger all use.
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,6 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
 
 from airflow_amplify.statuses import JOB_FAILURE_STATUSES, JOB_STATUSES, job_is_terminal, job_phase
-
-WEBHOOK_HOST = re.compile(r"^webhooks\.amplify\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?$")
 
 #: Error codes and HTTP statuses that mean "try again later", not "the wait is over".
 TRANSIENT_ERROR_CODES = frozenset(
@@ -51,68 +47,6 @@ class AmplifyJobFailedError(AirflowException):
 
 class AmplifyWebhookError(AirflowException):
     """An incoming webhook refused the trigger, or the job it started cannot be found."""
-
-
-# --- input validation ------------------------------------------------------------------------
-
-
-@cache
-def _shape_constraints(shape_name: str) -> dict[str, Any]:
-    import botocore.session
-
-    shape = botocore.session.get_session().get_service_model("amplify").shape_for(shape_name)
-    return {**shape.metadata, "enum": list(getattr(shape, "enum", []) or [])}
-
-
-def validate_amplify_value(param: str, value: Any, shape_name: str, required: bool = True) -> None:
-    """Check a value against the constraints of the Amplify API's own model, before any call.
-
-    :param param: the operator parameter's name, for the message.
-    :param value: the value to check.
-    :param shape_name: the botocore shape (``AppId``, ``BranchName``, ``JobId``, ``JobType``, ...).
-    :param required: whether an empty value is an error.
-    :raises ValueError: naming the parameter, the value and what would be valid.
-    """
-    if value is None or value == "":
-        if required:
-            raise ValueError(f"{param} is required; got {value!r}.")
-        return
-    if not isinstance(value, str):
-        raise ValueError(f"{param} must be a string; got {type(value).__name__} {value!r}.")
-    c = _shape_constraints(shape_name)
-    if c["enum"] and value not in c["enum"]:
-        raise ValueError(f"{param}={value!r} is not valid; expected one of {', '.join(c['enum'])}.")
-    if len(value) < c.get("min", 0) or len(value) > c.get("max", 1 << 30):
-        raise ValueError(
-            f"{param}={value!r} must be {c.get('min', 0)} to {c.get('max')} characters long; it has {len(value)}."
-        )
-    pattern = c.get("pattern")
-    if pattern and not re.fullmatch(pattern, value):
-        hint = {"AppId": " (an Amplify app id looks like d1abcdefgh1234)", "JobId": " (a decimal job id)"}
-        raise ValueError(f"{param}={value!r} does not match {pattern}{hint.get(shape_name, '')}.")
-
-
-def validate_webhook_url(url: str, allow_custom_host: bool = False, param: str = "webhook URL") -> str:
-    """Check that a URL is an Amplify incoming webhook and return its webhook id.
-
-    :param url: the webhook URL (``https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=..&token=..``).
-    :param allow_custom_host: accept another host (for example a local emulator).
-    :param param: what to call the URL in messages. The URL itself never appears in them.
-    """
-    parsed = urllib.parse.urlsplit(url or "")
-    query = urllib.parse.parse_qs(parsed.query)
-    if not parsed.hostname or not query.get("id") or not query.get("token"):
-        raise ValueError(
-            f"{param} is not an Amplify incoming webhook URL: expected "
-            "https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=<id>&token=<token>."
-        )
-    if not allow_custom_host and (parsed.scheme != "https" or not WEBHOOK_HOST.match(parsed.hostname)):
-        raise ValueError(
-            f"{param} has host {parsed.hostname!r} (scheme {parsed.scheme!r}); Amplify webhooks are served by "
-            "https://webhooks.amplify.<region>.amazonaws.com (or .com.cn). "
-            "Set allow_custom_webhook_host=True to use another host, such as a local emulator."
-        )
-    return query["id"][0]
 
 
 def job_console_url(
@@ -569,44 +503,6 @@ class AmplifyHook(AwsBaseHook):
             raise AmplifyWebhookError(
                 "The incoming webhook answered with an HTML page: the trigger was not accepted."
             )
-
-
-def ensure_connection_exists(conn_id: str | None, param: str = "aws_conn_id") -> None:
-    """Fail clearly when a named connection does not exist or is not an AWS connection, before any AWS call.
-
-    The amazon provider falls back to the default credential chain for an unknown connection id,
-    and only warns about a connection of another type; either would quietly call AWS with whatever
-    credentials the worker has. ``None`` keeps that fallback on purpose.
-
-    :param conn_id: the connection id (``None``: the worker's default credentials).
-    :param param: the parameter's name, for the message.
-    """
-    if conn_id is None:
-        return
-    from airflow.providers.common.compat.sdk import AirflowNotFoundException
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        raise ValueError(
-            f"{param}={conn_id!r}: no Airflow connection with this id. Create it, or pass {param}=None "
-            "to use the worker's default AWS credentials."
-        ) from None
-    check_aws_connection_type(conn_id, conn.conn_type, param)
-
-
-def check_aws_connection_type(conn_id: str, conn_type: str | None, param: str = "aws_conn_id") -> None:
-    """Raise ValueError when a connection meant for AWS has another type (``http``, ``amplify_webhook`` ...).
-
-    :param conn_id: the connection id.
-    :param conn_type: its type (empty: not set, accepted as the amazon provider accepts it).
-    :param param: the parameter's name, for the message.
-    """
-    if conn_type and conn_type != "aws":
-        raise ValueError(
-            f"{param}={conn_id!r} is a connection of type {conn_type!r}; give an Amazon Web Services "
-            "connection (type 'aws')."
-        )
 
 
 def register_webhook_secret(url: str) -> None:

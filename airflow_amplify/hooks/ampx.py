@@ -57,8 +57,6 @@ MIN_CDK_BOOTSTRAP_VERSION = 6
 SUPPORTED_NODE_RANGE = "^18.19 || ^20.6 || >=22"
 #: Environment every ampx run gets unless the caller overrides (or removes, with ``None``) a key.
 DEFAULT_AMPX_ENV = {"CI": "1", "NO_COLOR": "1", "AMPLIFY_DISABLE_TELEMETRY": "1"}
-OUTPUT_FORMATS = ("json", "json-mobile", "mjs", "ts", "dart")
-OUTPUT_VERSIONS = ("0", "1", "1.1", "1.2", "1.3", "1.4", "1.5")
 DEFAULT_OUTPUTS_VERSION = "1.5"
 
 #: Variables of the worker's own environment that must not leak into the CLI: its own AWS identity
@@ -292,25 +290,6 @@ def outputs_file_name(
     return f"{base}.{'json' if fmt == 'json-mobile' else fmt}"
 
 
-def validate_outputs_options(
-    outputs_version: str, outputs_format: str | None, format_param: str = "format"
-) -> None:
-    """Raise ValueError naming the parameter when the outputs version or format is not one ampx knows.
-
-    :param outputs_version: the ``amplify_outputs`` schema version.
-    :param outputs_format: the file format (None: json).
-    :param format_param: what the calling task calls the format parameter, for the message.
-    """
-    if outputs_version not in OUTPUT_VERSIONS:
-        raise ValueError(
-            f"outputs_version={outputs_version!r} is not valid; use one of {', '.join(OUTPUT_VERSIONS)}."
-        )
-    if outputs_format is not None and outputs_format not in OUTPUT_FORMATS:
-        raise ValueError(
-            f"{format_param}={outputs_format!r} is not valid; use one of {', '.join(OUTPUT_FORMATS)}."
-        )
-
-
 @dataclass
 class AmpxResult:
     """What a finished ampx (or install) run gives back.
@@ -383,7 +362,7 @@ class AmpxHook(AwsBaseHook):
             return
         from airflow.exceptions import AirflowNotFoundException
 
-        from airflow_amplify.hooks.amplify import check_aws_connection_type
+        from airflow_amplify.validation import check_aws_connection_type
 
         try:
             conn = self.get_connection(self.aws_conn_id)

@@ -31,14 +31,6 @@ _NUM_DASHES = 4
 _NAME_MAX_LENGTH = 50
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
-#: CloudFormation's rule for a stack name: a letter, then letters, digits and hyphens; 128 at most.
-STACK_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
-#: A stack id (ARN), as DescribeStacks also accepts it.
-STACK_ARN_PATTERN = re.compile(
-    r"^arn:aws(-cn|-us-gov|-iso[a-z-]*)?:cloudformation:[a-z0-9-]+:\d{12}:stack/([A-Za-z][A-Za-z0-9-]{0,127})/[A-Za-z0-9-]+$"
-)
-#: Amplify's rule for an app id (botocore's ``AppId`` shape: ``d[a-z0-9]+``, 1 to 20 characters).
-
 
 def _sanitize(value: str) -> str:
     return _NOT_ALNUM.sub("", value)
@@ -69,43 +61,6 @@ def amplify_branch_stack_name(app_id: str, branch_name: str) -> str:
     )
     namespace = _sanitize(app_id)[: namespace_max - 1]
     return "-".join((_AMPLIFY_PREFIX, namespace, name, _BRANCH_TYPE, digest))
-
-
-def validate_stack_name(stack_name: Any, parameter: str = "stack_name") -> str:
-    """Return ``stack_name`` if CloudFormation accepts it as a stack name or stack id, else raise ValueError.
-
-    :param stack_name: a stack name (a letter, then letters, digits and hyphens, at most 128) or a
-        stack ARN.
-    :param parameter: the parameter name to put in the error message.
-    """
-    if isinstance(stack_name, str) and (
-        STACK_NAME_PATTERN.match(stack_name) or STACK_ARN_PATTERN.match(stack_name)
-    ):
-        return stack_name
-    raise ValueError(
-        f"{parameter}={stack_name!r} is not a CloudFormation stack name: a stack name starts with a letter, "
-        "has only letters, digits and hyphens, and is at most 128 characters long "
-        "(or pass the stack's ARN, arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>)."
-    )
-
-
-def validate_app_id(app_id: Any, parameter: str = "app_id") -> str:
-    """Return ``app_id`` if it has the shape of an Amplify app id, else raise ValueError.
-
-    :param app_id: the Amplify app id to check (``d`` then lowercase letters and digits, at most 20).
-    :param parameter: the parameter name to put in the error message.
-    """
-    from airflow_amplify.hooks.amplify import validate_amplify_value
-
-    try:  # the rule is the Amplify API model's (AppId), checked in one place
-        validate_amplify_value(parameter, app_id, "AppId")
-        return app_id
-    except ValueError:
-        pass
-    raise ValueError(
-        f"{parameter}={app_id!r} is not an Amplify app id: an app id is 'd' followed by lowercase letters "
-        "and digits, at most 20 characters (for example d1abcdefgh1234)."
-    )
 
 
 # --- reading a stack ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import AirflowException, mask_secret
 
 from airflow_amplify.hooks.amplify import AmplifyHook, register_webhook_secret
+from airflow_amplify.validation import parse_s3_url
 
 #: Platforms whose apps cannot take manual deployments (server-side rendering).
 SSR_PLATFORMS = frozenset({"WEB_COMPUTE", "WEB_DYNAMIC"})
@@ -156,17 +157,6 @@ def register_presigned_url_secret(url: str) -> None:
     for key in ("X-Amz-Signature", "X-Amz-Security-Token", "Signature", "x-amz-security-token"):
         for value in query.get(key, []):
             mask_secret(value)
-
-
-def parse_s3_url(url: str, param: str = "source_url") -> tuple[str, str]:
-    """Bucket and key (or prefix) of ``s3://bucket/key``.
-
-    :raises ValueError: naming the parameter when the URL has no bucket.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "s3" or not parts.netloc:
-        raise ValueError(f"{param}={url!r} is not an S3 URL (s3://bucket/key).")
-    return parts.netloc, parts.path.lstrip("/")
 
 
 # --- the hook ------------------------------------------------------------------------------

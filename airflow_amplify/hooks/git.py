@@ -34,11 +34,17 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook
+
+from airflow_amplify.validation import (
+    redact_url,
+    validate_ref,
+    validate_repo_url,
+    validate_subdir,
+)
 
 #: Connection types whose fields this hook reads.
 CONNECTION_TYPES = ("git", "generic")
@@ -73,7 +79,6 @@ esac
 """
 _FULL_SHA = re.compile(r"^[0-9a-fA-F]{40}$|^[0-9a-fA-F]{64}$")
 _SHORT_SHA = re.compile(r"^[0-9a-fA-F]{4,63}$")
-_SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!//)")
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -122,102 +127,6 @@ def is_full_sha(ref: str) -> bool:
 def looks_like_short_sha(ref: str) -> bool:
     """Whether ``ref`` could be an abbreviated commit id (4 to 63 hex digits)."""
     return bool(_SHORT_SHA.match(ref)) and not is_full_sha(ref)
-
-
-def split_url_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """Split ``scheme://user:secret@host/path`` into the URL without user info, the user and the secret.
-
-    scp-like SSH addresses (``git@host:path``) and local paths are returned unchanged (their user
-    name is not a secret).
-    """
-    if "://" not in url:
-        return url, None, None
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, sep, secret = userinfo.partition(":")
-    if parts.scheme in ("ssh", "git+ssh", "ssh+git") and not sep:
-        return url, None, None  # ssh://git@host/path: the user name belongs to the address
-    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
-    return clean, user or None, secret if sep else None
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password or token in its user info replaced by ``***``."""
-    clean, user, secret = split_url_credentials(url)
-    if secret is None:
-        return url
-    parts = urlsplit(clean)
-    return urlunsplit((parts.scheme, f"{user or ''}:***@{parts.netloc}", parts.path, parts.query, ""))
-
-
-def url_transport(url: str) -> str:
-    """``https``, ``http``, ``ssh``, ``file`` or ``git`` for a repository address."""
-    if "://" in url:
-        scheme = urlsplit(url).scheme.lower()
-        return "ssh" if "ssh" in scheme else scheme
-    if _SCP_LIKE.match(url) and not Path(url).exists():
-        return "ssh"
-    return "file"
-
-
-def validate_repo_url(repo_url: Any, param: str = "repo_url") -> str:
-    """Raise ValueError (naming ``param``) unless ``repo_url`` is a Git address without a password in it."""
-    if not isinstance(repo_url, str) or not repo_url.strip():
-        raise ValueError(
-            f"{param}={repo_url!r} is not valid; give the repository's address, e.g. "
-            "'https://github.com/org/app.git', 'git@github.com:org/app.git' or 'file:///srv/git/app.git'."
-        )
-    _, _, secret = split_url_credentials(repo_url)
-    if secret is not None:
-        raise ValueError(
-            f"{param}={redact_url(repo_url)!r} has a password or token in the URL; it would end up in the "
-            "rendered task fields, logs and process list. Put the token in an Airflow connection of type "
-            "'git' (password field) and pass its id as git_conn_id."
-        )
-    transport = url_transport(repo_url)
-    if transport not in ("https", "http", "ssh", "file", "git"):
-        raise ValueError(
-            f"{param}={repo_url!r} is not valid: transport {transport!r} is not supported; use https://, "
-            "ssh:// (or user@host:path), git:// or file://."
-        )
-    return repo_url
-
-
-def validate_ref(ref: Any, param: str = "ref") -> str | None:
-    """Raise ValueError unless ``ref`` is None (the remote's default branch) or a valid ref name or SHA."""
-    if ref is None:
-        return None
-    if (
-        not isinstance(ref, str)
-        or not ref.strip()
-        or ref.startswith("-")
-        or any(c in ref for c in " ~^:?*[\\\t\n")
-        or ".." in ref
-        or ref.endswith((".lock", "/", "."))
-        or "@{" in ref
-    ):
-        raise ValueError(
-            f"{param}={ref!r} is not valid; give a branch ('main'), a tag ('v1.2.0'), a commit SHA "
-            "(full or at least 4 hex digits) or a full ref ('refs/heads/main')."
-        )
-    return ref
-
-
-def validate_subdir(subdir: Any, param: str = "subdir") -> str | None:
-    """Raise ValueError unless ``subdir`` is None or a relative path that stays inside the checkout."""
-    if subdir is None or subdir == "":
-        return None
-    if not isinstance(subdir, str):
-        raise ValueError(f"{param}={subdir!r} is not valid; give a relative path such as 'apps/web'.")
-    path = PurePosixPath(subdir)
-    if path.is_absolute() or ".." in path.parts:
-        raise ValueError(
-            f"{param}={subdir!r} is not valid; give a path relative to the repository root that stays "
-            "inside it, such as 'apps/web'."
-        )
-    return str(path)
 
 
 @dataclass

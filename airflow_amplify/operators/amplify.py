@@ -28,14 +28,16 @@ from airflow_amplify.hooks.amplify import (
     AmplifyWebhookHook,
     JobOutcome,
     JobWatch,
-    ensure_connection_exists,
     job_summary,
+)
+from airflow_amplify.links.amplify import AmplifyJobLink
+from airflow_amplify.statuses import job_is_active
+from airflow_amplify.validation import (
+    ensure_connection_exists,
+    to_seconds,
     validate_amplify_value,
     validate_webhook_url,
 )
-from airflow_amplify.links.amplify import AmplifyJobLink
-from airflow_amplify.params import to_seconds
-from airflow_amplify.statuses import job_is_active
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

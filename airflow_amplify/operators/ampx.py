@@ -32,11 +32,15 @@ from airflow_amplify.hooks.ampx import (
     AmpxHook,
     AmpxPreflightError,
     outputs_file_name,
-    validate_outputs_options,
 )
 from airflow_amplify.hooks.dependency_cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES
 from airflow_amplify.links.cloudformation import AmplifyStackLink
-from airflow_amplify.params import to_seconds
+from airflow_amplify.validation import (
+    check_directory_or_missing,
+    require_text,
+    to_seconds,
+    validate_outputs_options,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -47,21 +51,6 @@ if TYPE_CHECKING:
 #: Engines that can produce amplify_outputs: ``auto`` (native when it can, ampx otherwise),
 #: ``native`` (Python, no Node) and ``ampx`` (the CLI).
 OUTPUTS_ENGINES = ("auto", "native", "ampx")
-
-
-def _require_text(value: Any, param: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{param}={value!r} is not valid; {what}.")
-    return value
-
-
-def _check_directory_or_missing(path: str | None, param: str) -> None:
-    """An output directory may be missing (it is created) but must not be a file."""
-    if path and Path(path).exists() and not Path(path).is_dir():
-        raise ValueError(
-            f"{param}={str(path)!r} is not a directory (a file has that name); give a directory, "
-            "which is created if missing."
-        )
 
 
 class _AmpxOperatorBase(AwsBaseOperator[AmpxHook]):
@@ -268,18 +257,22 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         self.debug = debug
 
     def _validate(self) -> None:
-        from airflow_amplify.hooks.cloudformation import validate_app_id
-        from airflow_amplify.hooks.git import validate_ref, validate_repo_url, validate_subdir
+        from airflow_amplify.validation import (
+            validate_app_id,
+            validate_ref,
+            validate_repo_url,
+            validate_subdir,
+        )
 
         validate_app_id(self.app_id)
-        _require_text(self.branch_name, "branch_name", "give the Amplify branch name, e.g. 'main'")
+        require_text(self.branch_name, "branch_name", "give the Amplify branch name, e.g. 'main'")
         if self.repo_url is not None and self.project_dir is not None:
             raise ValueError(
                 f"project_dir={self.project_dir!r} and repo_url={self.repo_url!r} were both given; give "
                 "project_dir (a directory checked out by other means) or repo_url with ref, not both."
             )
         if self.repo_url is None:
-            _require_text(
+            require_text(
                 self.project_dir,
                 "project_dir",
                 "give the path of the Amplify Gen 2 project, or repo_url and ref",
@@ -301,7 +294,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
             )
         to_seconds(self.git_timeout, "git_timeout")
         validate_outputs_options(str(self.outputs_version), self.outputs_format, "outputs_format")
-        _check_directory_or_missing(self.outputs_out_dir, "outputs_out_dir")
+        check_directory_or_missing(self.outputs_out_dir, "outputs_out_dir")
         to_seconds(self.timeout, "timeout")
         to_seconds(self.install_timeout, "install_timeout")
 
@@ -532,7 +525,7 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
                     f"stack_name={self.stack_name!r} and app_id/branch_name were both given; "
                     "give either stack_name or app_id with branch_name."
                 )
-            from airflow_amplify.hooks.cloudformation import validate_stack_name
+            from airflow_amplify.validation import validate_stack_name
 
             validate_stack_name(self.stack_name)
             return ["--stack", self.stack_name], self.stack_name
@@ -540,7 +533,7 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
             raise ValueError(
                 f"app_id={self.app_id!r}, branch_name={self.branch_name!r}: give both, or stack_name instead."
             )
-        from airflow_amplify.hooks.cloudformation import validate_app_id
+        from airflow_amplify.validation import validate_app_id
 
         validate_app_id(self.app_id)
         stack_name = self.hook.branch_stack_name(self.app_id, self.branch_name)
@@ -560,8 +553,8 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
         if self.engine not in OUTPUTS_ENGINES:
             raise ValueError(f"engine={self.engine!r} is not valid; use one of {', '.join(OUTPUTS_ENGINES)}.")
         validate_outputs_options(str(self.outputs_version), self.format)
-        _require_text(self.out_dir, "out_dir", "give the directory to write amplify_outputs into")
-        _check_directory_or_missing(self.out_dir, "out_dir")
+        require_text(self.out_dir, "out_dir", "give the directory to write amplify_outputs into")
+        check_directory_or_missing(self.out_dir, "out_dir")
         timeout = to_seconds(self.timeout, "timeout")
         backend_args, stack_name = self._backend_args()
         hook = self.hook

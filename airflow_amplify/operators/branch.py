@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_amplify.hooks.amplify import ensure_connection_exists, validate_amplify_value
 from airflow_amplify.hooks.deployment import AmplifyDeploymentHook
+from airflow_amplify.validation import ensure_connection_exists, validate_amplify_value
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

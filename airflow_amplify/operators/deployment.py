@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_amplify.hooks.amplify import validate_amplify_value
 from airflow_amplify.hooks.deployment import (
     SOURCE_URL_TYPES,
     SSR_PLATFORMS,
@@ -26,13 +25,12 @@ from airflow_amplify.hooks.deployment import (
     ZipLayout,
     build_directory_layout,
     check_deployment_zip,
-    parse_s3_url,
     redact_presigned_url,
     register_presigned_url_secret,
     zip_build_directory,
 )
 from airflow_amplify.operators.amplify import AmplifyBaseJobOperator
-from airflow_amplify.params import to_seconds
+from airflow_amplify.validation import parse_s3_url, to_seconds, validate_amplify_value
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

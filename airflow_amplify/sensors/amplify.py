@@ -16,12 +16,10 @@ from airflow_amplify.hooks.amplify import (
     AmplifyJobFailedError,
     JobOutcome,
     JobWatch,
-    ensure_connection_exists,
     job_summary,
-    validate_amplify_value,
 )
 from airflow_amplify.links.amplify import AmplifyJobLink
-from airflow_amplify.params import to_seconds
+from airflow_amplify.validation import ensure_connection_exists, to_seconds, validate_amplify_value
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

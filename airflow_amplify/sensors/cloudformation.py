@@ -17,7 +17,6 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_amplify.hooks.amplify import ensure_connection_exists
 from airflow_amplify.hooks.cloudformation import (
     SETTLE_FAILED,
     SETTLE_IN_PROGRESS,
@@ -31,10 +30,9 @@ from airflow_amplify.hooks.cloudformation import (
     settle_state,
     stack_changed_at,
     stack_summary,
-    validate_app_id,
-    validate_stack_name,
 )
 from airflow_amplify.links.cloudformation import AmplifyStackLink
+from airflow_amplify.validation import ensure_connection_exists, validate_app_id, validate_stack_name
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

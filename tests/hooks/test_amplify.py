@@ -12,9 +12,8 @@ from airflow_amplify.hooks.amplify import (
     AmplifyHook,
     JobWatch,
     job_console_url,
-    validate_amplify_value,
-    validate_webhook_url,
 )
+from airflow_amplify.validation import validate_amplify_value, validate_webhook_url
 
 WAITER = Path(__file__).resolve().parents[2] / "airflow_amplify" / "waiters" / "amplify.json"
 

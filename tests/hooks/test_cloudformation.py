@@ -24,10 +24,9 @@ from airflow_amplify.hooks.cloudformation import (
     first_failures,
     settle_state,
     stack_summary,
-    validate_app_id,
-    validate_stack_name,
 )
 from airflow_amplify.testing.client import PRODUCTION_ACCOUNT_ID
+from airflow_amplify.validation import validate_app_id, validate_stack_name
 
 TEMPLATE = {
     "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},

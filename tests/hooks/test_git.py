@@ -14,12 +14,9 @@ from airflow_amplify.hooks.git import (
     GitRefNotFoundError,
     GitRemoteUnreachableError,
     GitSourceError,
-    redact_url,
-    validate_ref,
-    validate_repo_url,
-    validate_subdir,
 )
 from airflow_amplify.testing.git import GitHttpServer, closed_port, make_remote, write_fake_ssh
+from airflow_amplify.validation import redact_url, validate_ref, validate_repo_url, validate_subdir
 
 TOKEN = "ghp_s3cr3tT0kenValue42"
 

@@ -1,0 +1,336 @@
+"""Every input check of the provider, in one place: durations, Amplify values from the botocore
+model, stack names, URLs (webhooks, repositories, S3), connections and ampx options.
+
+Operators, sensors and hooks call these before any AWS call; each raises ``ValueError`` naming the
+parameter, the value (redacted when it may hold a secret) and what would be valid. Importing this
+module is cheap: botocore and Airflow are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from datetime import timedelta
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+#: An Amplify incoming webhook's host (``.com.cn`` in the China regions).
+WEBHOOK_HOST = re.compile(r"^webhooks\.amplify\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?$")
+#: CloudFormation's rule for a stack name: a letter, then letters, digits and hyphens; 128 at most.
+STACK_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+#: A stack id (ARN), as DescribeStacks also accepts it.
+STACK_ARN_PATTERN = re.compile(
+    r"^arn:aws(-cn|-us-gov|-iso[a-z-]*)?:cloudformation:[a-z0-9-]+:\d{12}:stack/([A-Za-z][A-Za-z0-9-]{0,127})/[A-Za-z0-9-]+$"
+)
+#: Formats and schema versions ``ampx generate outputs`` and ``pipeline-deploy`` accept (1.10.0).
+OUTPUT_FORMATS = ("json", "json-mobile", "mjs", "ts", "dart")
+OUTPUT_VERSIONS = ("0", "1", "1.1", "1.2", "1.3", "1.4", "1.5")
+_SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!//)")
+
+
+# --- durations ----------------------------------------------------------------------------------
+
+
+def to_seconds(value: float | timedelta | None, param: str) -> float | None:
+    """A duration given as seconds or a timedelta, as seconds; None stays None.
+
+    :param value: the value the user gave.
+    :param param: the parameter's name, for the message.
+    :raises ValueError: for zero, negative or non-numeric values, naming the parameter and the value.
+    """
+    if value is None:
+        return None
+    try:
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise ValueError(f"{param}={value!r} is not valid; use a positive number of seconds or a timedelta.")
+    return seconds
+
+
+# --- Amplify values (the botocore model) ---------------------------------------------------------
+
+
+@cache
+def _shape_constraints(shape_name: str) -> dict[str, Any]:
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("amplify").shape_for(shape_name)
+    return {**shape.metadata, "enum": list(getattr(shape, "enum", []) or [])}
+
+
+def validate_amplify_value(param: str, value: Any, shape_name: str, required: bool = True) -> None:
+    """Check a value against the constraints of the Amplify API's own model, before any call.
+
+    :param param: the operator parameter's name, for the message.
+    :param value: the value to check.
+    :param shape_name: the botocore shape (``AppId``, ``BranchName``, ``JobId``, ``JobType``, ...).
+    :param required: whether an empty value is an error.
+    :raises ValueError: naming the parameter, the value and what would be valid.
+    """
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"{param} is required; got {value!r}.")
+        return
+    if not isinstance(value, str):
+        raise ValueError(f"{param} must be a string; got {type(value).__name__} {value!r}.")
+    c = _shape_constraints(shape_name)
+    if c["enum"] and value not in c["enum"]:
+        raise ValueError(f"{param}={value!r} is not valid; expected one of {', '.join(c['enum'])}.")
+    if len(value) < c.get("min", 0) or len(value) > c.get("max", 1 << 30):
+        raise ValueError(
+            f"{param}={value!r} must be {c.get('min', 0)} to {c.get('max')} characters long; it has {len(value)}."
+        )
+    pattern = c.get("pattern")
+    if pattern and not re.fullmatch(pattern, value):
+        hint = {"AppId": " (an Amplify app id looks like d1abcdefgh1234)", "JobId": " (a decimal job id)"}
+        raise ValueError(f"{param}={value!r} does not match {pattern}{hint.get(shape_name, '')}.")
+
+
+# --- URLs ---------------------------------------------------------------------------------------
+
+
+def validate_webhook_url(url: str, allow_custom_host: bool = False, param: str = "webhook URL") -> str:
+    """Check that a URL is an Amplify incoming webhook and return its webhook id.
+
+    :param url: the webhook URL (``https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=..&token=..``).
+    :param allow_custom_host: accept another host (for example a local emulator).
+    :param param: what to call the URL in messages. The URL itself never appears in them.
+    """
+    parsed = urllib.parse.urlsplit(url or "")
+    query = urllib.parse.parse_qs(parsed.query)
+    if not parsed.hostname or not query.get("id") or not query.get("token"):
+        raise ValueError(
+            f"{param} is not an Amplify incoming webhook URL: expected "
+            "https://webhooks.amplify.<region>.amazonaws.com/prod/webhooks?id=<id>&token=<token>."
+        )
+    if not allow_custom_host and (parsed.scheme != "https" or not WEBHOOK_HOST.match(parsed.hostname)):
+        raise ValueError(
+            f"{param} has host {parsed.hostname!r} (scheme {parsed.scheme!r}); Amplify webhooks are served by "
+            "https://webhooks.amplify.<region>.amazonaws.com (or .com.cn). "
+            "Set allow_custom_webhook_host=True to use another host, such as a local emulator."
+        )
+    return query["id"][0]
+
+
+def validate_stack_name(stack_name: Any, parameter: str = "stack_name") -> str:
+    """Return ``stack_name`` if CloudFormation accepts it as a stack name or stack id, else raise ValueError.
+
+    :param stack_name: a stack name (a letter, then letters, digits and hyphens, at most 128) or a
+        stack ARN.
+    :param parameter: the parameter name to put in the error message.
+    """
+    if isinstance(stack_name, str) and (
+        STACK_NAME_PATTERN.match(stack_name) or STACK_ARN_PATTERN.match(stack_name)
+    ):
+        return stack_name
+    raise ValueError(
+        f"{parameter}={stack_name!r} is not a CloudFormation stack name: a stack name starts with a letter, "
+        "has only letters, digits and hyphens, and is at most 128 characters long "
+        "(or pass the stack's ARN, arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>)."
+    )
+
+
+def validate_app_id(app_id: Any, parameter: str = "app_id") -> str:
+    """Return ``app_id`` if it has the shape of an Amplify app id, else raise ValueError.
+
+    :param app_id: the Amplify app id to check (``d`` then lowercase letters and digits, at most 20).
+    :param parameter: the parameter name to put in the error message.
+    """
+    try:  # the rule is the Amplify API model's (AppId), checked in one place
+        validate_amplify_value(parameter, app_id, "AppId")
+        return app_id
+    except ValueError:
+        pass
+    raise ValueError(
+        f"{parameter}={app_id!r} is not an Amplify app id: an app id is 'd' followed by lowercase letters "
+        "and digits, at most 20 characters (for example d1abcdefgh1234)."
+    )
+
+
+# --- connections --------------------------------------------------------------------------------
+
+
+def ensure_connection_exists(conn_id: str | None, param: str = "aws_conn_id") -> None:
+    """Fail clearly when a named connection does not exist or is not an AWS connection, before any AWS call.
+
+    The amazon provider falls back to the default credential chain for an unknown connection id,
+    and only warns about a connection of another type; either would quietly call AWS with whatever
+    credentials the worker has. ``None`` keeps that fallback on purpose.
+
+    :param conn_id: the connection id (``None``: the worker's default credentials).
+    :param param: the parameter's name, for the message.
+    """
+    if conn_id is None:
+        return
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ValueError(
+            f"{param}={conn_id!r}: no Airflow connection with this id. Create it, or pass {param}=None "
+            "to use the worker's default AWS credentials."
+        ) from None
+    check_aws_connection_type(conn_id, conn.conn_type, param)
+
+
+def check_aws_connection_type(conn_id: str, conn_type: str | None, param: str = "aws_conn_id") -> None:
+    """Raise ValueError when a connection meant for AWS has another type (``http``, ``amplify_webhook`` ...).
+
+    :param conn_id: the connection id.
+    :param conn_type: its type (empty: not set, accepted as the amazon provider accepts it).
+    :param param: the parameter's name, for the message.
+    """
+    if conn_type and conn_type != "aws":
+        raise ValueError(
+            f"{param}={conn_id!r} is a connection of type {conn_type!r}; give an Amazon Web Services "
+            "connection (type 'aws')."
+        )
+
+
+def split_url_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """Split ``scheme://user:secret@host/path`` into the URL without user info, the user and the secret.
+
+    scp-like SSH addresses (``git@host:path``) and local paths are returned unchanged (their user
+    name is not a secret).
+    """
+    if "://" not in url:
+        return url, None, None
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, sep, secret = userinfo.partition(":")
+    if parts.scheme in ("ssh", "git+ssh", "ssh+git") and not sep:
+        return url, None, None  # ssh://git@host/path: the user name belongs to the address
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return clean, user or None, secret if sep else None
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password or token in its user info replaced by ``***``."""
+    clean, user, secret = split_url_credentials(url)
+    if secret is None:
+        return url
+    parts = urlsplit(clean)
+    return urlunsplit((parts.scheme, f"{user or ''}:***@{parts.netloc}", parts.path, parts.query, ""))
+
+
+def url_transport(url: str) -> str:
+    """``https``, ``http``, ``ssh``, ``file`` or ``git`` for a repository address."""
+    if "://" in url:
+        scheme = urlsplit(url).scheme.lower()
+        return "ssh" if "ssh" in scheme else scheme
+    if _SCP_LIKE.match(url) and not Path(url).exists():
+        return "ssh"
+    return "file"
+
+
+def validate_repo_url(repo_url: Any, param: str = "repo_url") -> str:
+    """Raise ValueError (naming ``param``) unless ``repo_url`` is a Git address without a password in it."""
+    if not isinstance(repo_url, str) or not repo_url.strip():
+        raise ValueError(
+            f"{param}={repo_url!r} is not valid; give the repository's address, e.g. "
+            "'https://github.com/org/app.git', 'git@github.com:org/app.git' or 'file:///srv/git/app.git'."
+        )
+    _, _, secret = split_url_credentials(repo_url)
+    if secret is not None:
+        raise ValueError(
+            f"{param}={redact_url(repo_url)!r} has a password or token in the URL; it would end up in the "
+            "rendered task fields, logs and process list. Put the token in an Airflow connection of type "
+            "'git' (password field) and pass its id as git_conn_id."
+        )
+    transport = url_transport(repo_url)
+    if transport not in ("https", "http", "ssh", "file", "git"):
+        raise ValueError(
+            f"{param}={repo_url!r} is not valid: transport {transport!r} is not supported; use https://, "
+            "ssh:// (or user@host:path), git:// or file://."
+        )
+    return repo_url
+
+
+def validate_ref(ref: Any, param: str = "ref") -> str | None:
+    """Raise ValueError unless ``ref`` is None (the remote's default branch) or a valid ref name or SHA."""
+    if ref is None:
+        return None
+    if (
+        not isinstance(ref, str)
+        or not ref.strip()
+        or ref.startswith("-")
+        or any(c in ref for c in " ~^:?*[\\\t\n")
+        or ".." in ref
+        or ref.endswith((".lock", "/", "."))
+        or "@{" in ref
+    ):
+        raise ValueError(
+            f"{param}={ref!r} is not valid; give a branch ('main'), a tag ('v1.2.0'), a commit SHA "
+            "(full or at least 4 hex digits) or a full ref ('refs/heads/main')."
+        )
+    return ref
+
+
+def validate_subdir(subdir: Any, param: str = "subdir") -> str | None:
+    """Raise ValueError unless ``subdir`` is None or a relative path that stays inside the checkout."""
+    if subdir is None or subdir == "":
+        return None
+    if not isinstance(subdir, str):
+        raise ValueError(f"{param}={subdir!r} is not valid; give a relative path such as 'apps/web'.")
+    path = PurePosixPath(subdir)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(
+            f"{param}={subdir!r} is not valid; give a path relative to the repository root that stays "
+            "inside it, such as 'apps/web'."
+        )
+    return str(path)
+
+
+def parse_s3_url(url: str, param: str = "source_url") -> tuple[str, str]:
+    """Bucket and key (or prefix) of ``s3://bucket/key``.
+
+    :raises ValueError: naming the parameter when the URL has no bucket.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"{param}={url!r} is not an S3 URL (s3://bucket/key).")
+    return parts.netloc, parts.path.lstrip("/")
+
+
+# --- ampx options and paths ---------------------------------------------------------------------
+
+
+def validate_outputs_options(
+    outputs_version: str, outputs_format: str | None, format_param: str = "format"
+) -> None:
+    """Raise ValueError naming the parameter when the outputs version or format is not one ampx knows.
+
+    :param outputs_version: the ``amplify_outputs`` schema version.
+    :param outputs_format: the file format (None: json).
+    :param format_param: what the calling task calls the format parameter, for the message.
+    """
+    if outputs_version not in OUTPUT_VERSIONS:
+        raise ValueError(
+            f"outputs_version={outputs_version!r} is not valid; use one of {', '.join(OUTPUT_VERSIONS)}."
+        )
+    if outputs_format is not None and outputs_format not in OUTPUT_FORMATS:
+        raise ValueError(
+            f"{format_param}={outputs_format!r} is not valid; use one of {', '.join(OUTPUT_FORMATS)}."
+        )
+
+
+def require_text(value: Any, param: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{param}={value!r} is not valid; {what}.")
+    return value
+
+
+def check_directory_or_missing(path: str | None, param: str) -> None:
+    """An output directory may be missing (it is created) but must not be a file."""
+    if path and Path(path).exists() and not Path(path).is_dir():
+        raise ValueError(
+            f"{param}={str(path)!r} is not a directory (a file has that name); give a directory, "
+            "which is created if missing."
+        )
