@@ -13,15 +13,10 @@ not in progress) catch the common failures before the CLI spends a minute synthe
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import selectors
 import shutil
-import signal
-import subprocess
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import AirflowException
+
+from airflow_amplify._process import ProcessRunner, child_env
 
 if TYPE_CHECKING:
     from airflow_amplify.hooks.dependency_cache import NodeModulesCache
@@ -58,28 +55,6 @@ SUPPORTED_NODE_RANGE = "^18.19 || ^20.6 || >=22"
 #: Environment every ampx run gets unless the caller overrides (or removes, with ``None``) a key.
 DEFAULT_AMPX_ENV = {"CI": "1", "NO_COLOR": "1", "AMPLIFY_DISABLE_TELEMETRY": "1"}
 DEFAULT_OUTPUTS_VERSION = "1.5"
-
-#: Variables of the worker's own environment that must not leak into the CLI: its own AWS identity
-#: (which would mix with the connection's credentials) and Airflow's secret-bearing variables.
-_DROPPED_ENV_PREFIXES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AIRFLOW_CONN_",
-    "AIRFLOW_VAR_",
-)
-
 
 # --- errors -----------------------------------------------------------------------------------
 
@@ -262,20 +237,6 @@ def find_lockfile(project_dir: str | os.PathLike[str]) -> Path | None:
     return None
 
 
-def node_version_for_cache(env: Mapping[str, str]) -> str:
-    """``node --version`` on the environment's PATH (part of the dependency cache key), or ``none``."""
-    node = shutil.which("node", path=env.get("PATH", os.defpath))
-    if node is None:
-        return "none"
-    try:
-        result = subprocess.run(
-            [node, "--version"], env=dict(env), capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
-
-
 def lockfile_hash(lockfile: str | os.PathLike[str]) -> str:
     """The SHA-256 of a lock file's bytes."""
     return hashlib.sha256(Path(lockfile).read_bytes()).hexdigest()
@@ -344,9 +305,7 @@ class AmpxHook(AwsBaseHook):
         self.ampx_path = ampx_path
         self.env_overrides = dict(env or {})
         self.kill_grace_seconds = kill_grace_seconds
-        self._process: subprocess.Popen | None = None
-        self._process_lock = threading.Lock()
-        self._killed = False
+        self._runner = ProcessRunner(self.log, kill_grace_seconds=kill_grace_seconds)
         #: what the last install_dependencies call did: installed, source (project/cache/install), seconds
         self.last_install: dict[str, Any] | None = None
 
@@ -409,33 +368,23 @@ class AmpxHook(AwsBaseHook):
             env["AWS_ENDPOINT_URL"] = endpoint_url
         return env
 
-    def build_env(
-        self,
-        *,
-        with_credentials: bool = True,
-        direct_ampx: bool = False,
-        base_env: Mapping[str, str] | None = None,
-    ) -> dict[str, str]:
-        """The environment of an ampx (or install) run.
+    def extra_env(self, *, with_credentials: bool = True, direct_ampx: bool = False) -> dict[str, str | None]:
+        """What an ampx (or install) run adds to the allowlisted worker environment (:mod:`airflow_amplify._process`).
 
         :param with_credentials: add the connection's credentials and region (not for ``npm ci``).
         :param direct_ampx: ampx is run as an executable, not through npx: set ``npm_config_user_agent``.
-        :param base_env: the environment to start from (default: this process's), minus its AWS identity
-            and Airflow secret variables.
         """
-        source = os.environ if base_env is None else base_env
-        env = {k: v for k, v in source.items() if not k.startswith(_DROPPED_ENV_PREFIXES)}
-        env.update(DEFAULT_AMPX_ENV)
-        if direct_ampx and "npm_config_user_agent" not in env:
+        env: dict[str, str | None] = dict(DEFAULT_AMPX_ENV)
+        if direct_ampx and "npm_config_user_agent" not in os.environ:
             env["npm_config_user_agent"] = "npm/10.0.0 node/v20.0.0 linux x64 airflow-amplify"
         if with_credentials:
             env.update(self.credentials_env())
-        for key, value in self.env_overrides.items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = str(value)
+        env.update(self.env_overrides)
         return env
+
+    def build_env(self, *, with_credentials: bool = True, direct_ampx: bool = False) -> dict[str, str]:
+        """The whole environment an ampx (or install) run gets: the allowlist, then :meth:`extra_env`."""
+        return child_env(self.extra_env(with_credentials=with_credentials, direct_ampx=direct_ampx))
 
     # --- finding and installing -------------------------------------------------------------
 
@@ -503,7 +452,7 @@ class AmpxHook(AwsBaseHook):
             )
             self.last_install = {"installed": False, "source": "project", "seconds": 0.0}
             return False
-        env = self.build_env(with_credentials=False)
+        env = self.extra_env(with_credentials=False)
         start = time.monotonic()
 
         def install() -> None:
@@ -522,7 +471,7 @@ class AmpxHook(AwsBaseHook):
             return True
         from airflow_amplify.hooks.dependency_cache import cache_key
 
-        key = cache_key(lockfile.read_bytes(), " ".join(argv), node_version_for_cache(env))
+        key = cache_key(lockfile.read_bytes(), " ".join(argv), self.node_version() or "none")
         result = cache.provide(key, project_dir, install)
         self.last_install = {
             "installed": not result.hit,
@@ -548,97 +497,53 @@ class AmpxHook(AwsBaseHook):
         :raises AmpxCommandError: ampx exited non-zero; the message names its error and resolution.
         """
         prefix, direct = self.ampx_command(project_dir)
-        env = self.build_env(direct_ampx=direct)
+        env = self.extra_env(direct_ampx=direct)
         return self.run_process([*prefix, *args], cwd=project_dir, env=env, timeout=timeout)
 
     def run_process(
         self,
         argv: Sequence[str],
         cwd: str | os.PathLike[str],
-        env: Mapping[str, str],
+        env: Mapping[str, str | None],
         timeout: float | None = None,
     ) -> AmpxResult:
-        """Run a command in its own session, stream its output into the log, end its tree on timeout.
+        """Run a command on :class:`~airflow_amplify._process.ProcessRunner`; log its output as it arrives.
 
-        stdout and stderr are merged and logged line by line as they arrive, each line passed through
-        Airflow's secrets masker.
+        stdout and stderr are merged and logged line by line, each line passed through Airflow's
+        secrets masker.
+
+        :param argv: the command.
+        :param cwd: its working directory.
+        :param env: what it gets beside the allowlisted worker environment (:meth:`extra_env`).
+        :param timeout: seconds before its process tree is ended and :class:`AmpxTimeoutError` raised.
         """
-        from airflow.providers.common.compat.sdk import redact
+        from airflow.providers.common.compat.sdk import redact  # the masker pulls in Airflow's config
 
         display = " ".join(str(a) for a in argv)
         self.log.info("Running: %s (in %s)", display, cwd)
-        start = time.monotonic()
-        deadline = start + timeout if timeout else None
-        output: list[str] = []
         try:
-            process = subprocess.Popen(
-                [str(a) for a in argv],
-                cwd=str(cwd),
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+            run = self._runner.run(
+                argv,
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                mask=lambda line: redact(strip_ansi(line)),
+                on_line=lambda line: self.log.info("%s", line),
             )
         except FileNotFoundError as err:
             raise AmpxPreflightError(
                 "ampx", f"cannot run {argv[0]!r}: not found on PATH ({err}). Install Node.js and npm."
             ) from err
-        with self._process_lock:
-            self._process = process
-            self._killed = False
-
-        def emit(raw: bytes) -> None:
-            line = redact(strip_ansi(raw.decode("utf-8", "replace").rstrip("\r\n")))
-            output.append(str(line))
-            self.log.info("%s", line)
-
-        timed_out = False
-        buffer = b""
-        assert process.stdout is not None
-        fd = process.stdout.fileno()
-        exited_at: float | None = None
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while True:
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    timed_out = True
-                    break
-                wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - now))
-                if selector.select(wait):
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        break
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for raw in lines:
-                        emit(raw)
-                elif process.poll() is not None:
-                    # the leader exited but a descendant may hold the pipe open: give it a moment
-                    exited_at = exited_at or now
-                    if now - exited_at > 1.0:
-                        break
-        if buffer:
-            emit(buffer)
-        if timed_out:
-            self.log.error("Timed out after %.0f s: ending the process tree of %s", timeout, display)
-        self.kill_process_tree(process)
-        process.stdout.close()
-        returncode = process.wait()
-        with self._process_lock:
-            self._process = None
-            killed = self._killed
-        duration = time.monotonic() - start
-        if timed_out:
+        output = run.stdout
+        if run.timed_out:
             raise AmpxTimeoutError(
                 display, None, parse_ampx_error(output), output[-20:], reason=f"timed out after {timeout} s"
             )
-        if killed:
+        if run.killed:
             raise AmpxCommandError(display, None, None, output[-20:], reason="ended by on_kill")
-        if returncode != 0:
+        if run.returncode != 0:
             info = parse_ampx_error(output)
-            if info is None and returncode == 13:
+            if info is None and run.returncode == 13:
                 reason = (
                     "exit code 13 with no error printed (set AMPLIFY_DISABLE_TELEMETRY=1 without internet)"
                 )
@@ -646,57 +551,35 @@ class AmpxHook(AwsBaseHook):
                 "can only install packages when your package.json" in x for x in output
             ):
                 reason = (
-                    f"exit code {returncode}: npm ci refused the lock file. If `npm install` wrote it and the "
-                    "project depends on @aws-amplify/backend, this is npm's bundled-dependency bug "
+                    f"exit code {run.returncode}: npm ci refused the lock file. If `npm install` wrote it and "
+                    "the project depends on @aws-amplify/backend, this is npm's bundled-dependency bug "
                     "(npm/cli#9821): pass install_command='npm install --no-audit --no-fund' instead"
                 )
             else:
-                reason = f"exit code {returncode}"
-            raise AmpxCommandError(display, returncode, info, output[-20:], reason=reason)
-        self.log.info("Finished in %.1f s: %s", duration, display)
-        return AmpxResult(command=display, returncode=returncode, output=output, duration=duration)
-
-    def kill_process_tree(self, process: subprocess.Popen | None = None) -> None:
-        """End a process group: SIGTERM, then SIGKILL after ``kill_grace_seconds`` for what is left.
-
-        :param process: the group's leader (default: the running one).
-        """
-        process = process or self._process
-        if process is None:
-            return
-        pgid = process.pid  # start_new_session=True: the leader's pid is the group id
-        if not _group_alive(pgid):
-            return
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + self.kill_grace_seconds
-        while time.monotonic() < deadline:
-            process.poll()  # reap the leader so it does not count as alive
-            if not _group_alive(pgid):
-                return
-            time.sleep(0.05)
-        self.log.warning("Process group %s still alive after SIGTERM: sending SIGKILL", pgid)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            process.poll()
-            if not _group_alive(pgid):
-                return
-            time.sleep(0.05)
-        self.log.error("Process group %s survived SIGKILL", pgid)
+                reason = f"exit code {run.returncode}"
+            raise AmpxCommandError(display, run.returncode, info, output[-20:], reason=reason)
+        self.log.info("Finished in %.1f s: %s", run.duration, display)
+        return AmpxResult(command=display, returncode=run.returncode, output=output, duration=run.duration)
 
     def terminate(self) -> None:
         """End the running command's process tree (for ``on_kill``); the run raises AmpxCommandError."""
-        with self._process_lock:
-            process = self._process
-            if process is None:
-                return
-            self._killed = True
-        self.log.info("Ending the process tree of pid %s", process.pid)
-        self.kill_process_tree(process)
+        self._runner.terminate()
+
+    def node_version(self) -> str | None:
+        """``node --version`` on the CLI's PATH (``v22.1.0``), or None when there is no ``node``."""
+        path = self.build_env(with_credentials=False).get("PATH", os.defpath)
+        node = shutil.which("node", path=path)
+        if node is None:
+            return None
+        try:
+            run = ProcessRunner(self.log, kill_grace_seconds=1.0).run(
+                [node, "--version"], cwd=".", env=self.extra_env(with_credentials=False), timeout=30
+            )
+        except OSError as err:
+            raise AmpxPreflightError("node", f"{node} --version failed: {err}") from err
+        if run.timed_out:
+            raise AmpxPreflightError("node", f"{node} --version did not answer within 30 s.")
+        return "\n".join(run.stdout).strip()
 
     # --- preflight checks -------------------------------------------------------------------
 
@@ -744,26 +627,18 @@ class AmpxHook(AwsBaseHook):
             )
         return entry
 
-    def check_node(self, env: Mapping[str, str] | None = None) -> str:
+    def check_node(self) -> str:
         """Check that ``node`` is on the CLI's PATH at a supported version; return its version."""
-        env = self.build_env(with_credentials=False) if env is None else env
-        node = shutil.which("node", path=env.get("PATH", os.defpath))
-        if node is None:
+        printed = self.node_version()
+        if printed is None:
             raise AmpxPreflightError(
                 "node",
                 f"node was not found on PATH: install Node.js {SUPPORTED_NODE_RANGE} (22 recommended) on the worker.",
             )
-        try:
-            result = subprocess.run(
-                [node, "--version"], env=dict(env), capture_output=True, text=True, timeout=30, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise AmpxPreflightError("node", f"{node} --version failed: {err}") from err
-        version = parse_node_version(result.stdout)
+        node = shutil.which("node", path=self.build_env(with_credentials=False).get("PATH", os.defpath))
+        version = parse_node_version(printed)
         if version is None:
-            raise AmpxPreflightError(
-                "node", f"{node} --version printed {result.stdout.strip()!r}, not a Node.js version."
-            )
+            raise AmpxPreflightError("node", f"{node} --version printed {printed!r}, not a Node.js version.")
         text = "v{}.{}.{}".format(*version)
         if not node_version_supported(version):
             raise AmpxPreflightError(
@@ -879,32 +754,3 @@ class AmpxHook(AwsBaseHook):
                 )
             self.log.info("Stack %s is %s: waiting %.0f s", stack_name, status, poll_interval)
             time.sleep(poll_interval)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any live (not zombie) process of the group still exists.
-
-    Reads ``/proc`` where there is one (a zombie that a non-reaping PID 1 leaves behind must not
-    count), else asks the kernel with signal 0.
-    """
-    proc = Path("/proc")
-    if proc.is_dir():
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
-            fields = stat[stat.rfind(")") + 2 :].split()
-            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-                return True
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -22,15 +22,14 @@ The connection's ``host`` is used as the repository URL when ``repo_url`` is not
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shlex
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -39,6 +38,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook
 
+from airflow_amplify._process import ProcessRunner
 from airflow_amplify.validation import (
     redact_url,
     validate_ref,
@@ -52,21 +52,6 @@ CONNECTION_TYPES = ("git", "generic")
 #: Bitbucket accept any user name with a token; GitHub documents ``x-access-token``).
 DEFAULT_TOKEN_USER = "x-access-token"
 STRICT_HOST_KEY_CHECKING = ("yes", "no", "accept-new", "off", "ask")
-#: Variables of the worker's environment that must not reach git: Airflow's secret-bearing
-#: variables, AWS credentials, and git settings that would redirect credentials or the repository.
-_DROPPED_ENV_PREFIXES = (
-    "AIRFLOW_CONN_",
-    "AIRFLOW_VAR_",
-    "AWS_",
-    "GIT_ASKPASS",
-    "SSH_ASKPASS",
-    "GIT_SSH",
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_CONFIG_PARAMETERS",
-)
 #: Environment variables the askpass helper reads (the helper script itself holds no secret).
 _USER_VAR = "AIRFLOW_AMPLIFY_GIT_USERNAME"
 _SECRET_VAR = "AIRFLOW_AMPLIFY_GIT_PASSWORD"
@@ -172,6 +157,8 @@ class AmplifySourceHook(BaseHook):
         ``file://`` repositories need none). See the module docstring for its fields.
     :param repo_url: the repository; default the connection's ``host``.
     :param timeout: seconds each git command may run before its process group is ended.
+    :param env: what git gets beside the allowlisted worker environment (:mod:`airflow_amplify._process`);
+        ``None`` removes a variable.
     """
 
     conn_name_attr = "git_conn_id"
@@ -179,14 +166,19 @@ class AmplifySourceHook(BaseHook):
     conn_type = "git"
     hook_name = "Git (Amplify source checkout)"
 
-    def __init__(self, git_conn_id: str | None = None, repo_url: str | None = None, timeout: float = 600.0):
+    def __init__(
+        self,
+        git_conn_id: str | None = None,
+        repo_url: str | None = None,
+        timeout: float = 600.0,
+        env: Mapping[str, str | None] | None = None,
+    ):
         super().__init__()
         self.git_conn_id = git_conn_id
         self._repo_url = repo_url
         self.timeout = timeout
-        self._process: subprocess.Popen | None = None
-        self._lock = threading.Lock()
-        self._killed = False
+        self.env_overrides = dict(env or {})
+        self._runner = ProcessRunner(self.log, kill_grace_seconds=5.0)
         self._connection_fields: dict[str, Any] | None = None
 
     # --- connection -------------------------------------------------------------------------
@@ -298,12 +290,9 @@ class AmplifySourceHook(BaseHook):
         env["GIT_SSH_VARIANT"] = "ssh"
         yield _GitAuth(env=env, secrets=secrets)
 
-    def base_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The worker's environment minus Airflow and AWS secrets and git redirections."""
-        source = os.environ if base is None else base
-        env = {k: v for k, v in source.items() if not k.startswith(_DROPPED_ENV_PREFIXES)}
-        env["LC_ALL"] = "C"  # git's messages are parsed below
-        return env
+    def extra_env(self) -> dict[str, str | None]:
+        """What every git run adds to the allowlisted worker environment (before the credentials)."""
+        return {"LC_ALL": "C", **self.env_overrides}  # C: git's messages are parsed below
 
     # --- running git ------------------------------------------------------------------------
 
@@ -322,43 +311,32 @@ class AmplifySourceHook(BaseHook):
         # could answer with other credentials, or store the token on disk
         reset = ["-c", "credential.helper="] if env.get(_SECRET_VAR) and "GIT_ASKPASS" in env else []
         argv = ["git", *reset, *args]
-        start = time.monotonic()
         try:
-            process = subprocess.Popen(
+            run = self._runner.run(
                 argv,
-                cwd=str(cwd),
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,
+                cwd=cwd,
+                env=env,
+                timeout=self.timeout,
+                mask=lambda line: self._redact(line, secrets),
+                merge_stderr=False,
             )
         except FileNotFoundError as err:
             raise GitSourceError(
                 redact_url(self.repo_url), ref, "git is not installed on the worker (not found on PATH)."
             ) from err
-        with self._lock:
-            self._process = process
-        try:
-            stdout, stderr = process.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            self._kill(process)
-            stdout, stderr = process.communicate()
+        stdout, stderr = "\n".join(run.stdout), "\n".join(run.stderr)
+        if run.timed_out:
             raise GitRemoteUnreachableError(
                 redact_url(self.repo_url),
                 ref,
                 f"`git {args[0]}` did not finish within {self.timeout:.0f} s; the remote may be unreachable "
                 "or very slow.",
-                self._redact(stderr, secrets),
-            ) from None
-        finally:
-            with self._lock:
-                self._process = None
-        if self._killed:
+                stderr,
+            )
+        if run.killed:
             raise GitSourceError(redact_url(self.repo_url), ref, "checkout ended by on_kill.")
-        self.log.debug("git %s: %.1f s", args[0], time.monotonic() - start)
-        result = subprocess.CompletedProcess(argv, process.returncode, stdout, self._redact(stderr, secrets))
+        self.log.debug("git %s: %.1f s", args[0], run.duration)
+        result = subprocess.CompletedProcess(argv, run.returncode, stdout, stderr)
         if check and result.returncode != 0:
             raise GitSourceError(
                 redact_url(self.repo_url),
@@ -376,18 +354,9 @@ class AmplifySourceHook(BaseHook):
                     text = text.replace(part, "***")
         return text
 
-    @staticmethod
-    def _kill(process: subprocess.Popen) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-
     def terminate(self) -> None:
-        """End the running git command (for ``on_kill``)."""
-        with self._lock:
-            process = self._process
-            self._killed = True
-        if process is not None:
-            self._kill(process)
+        """End the running git command's process tree (for ``on_kill``)."""
+        self._runner.terminate()
 
     def _classify(self, output: str, ref: str | None) -> GitSourceError:
         """Turn a failed fetch's output into the matching error, naming the repository and ref."""
@@ -485,13 +454,12 @@ class AmplifySourceHook(BaseHook):
             path.mkdir(parents=True, exist_ok=True)
             if any(path.iterdir()):
                 raise GitSourceError(display_url, ref, f"workspace {str(path)!r} is not empty.")
-        self._killed = False
         self.log.info("Fetching %s of %s into %s", ref or "the default branch", display_url, path)
         start = time.monotonic()
         private = Path(tempfile.mkdtemp(prefix="airflow-amplify-git-"))  # 0700
         try:
             with self.auth_env(private) as auth:
-                env = {**self.base_env(), **auth.env}
+                env = {**self.extra_env(), **auth.env}
                 git = lambda *a, **kw: self._git(a, path, env, auth.secrets, ref=ref, **kw)  # noqa: E731
                 git("init", "-q", ".")
                 git("remote", "add", "origin", repo_url)
@@ -608,19 +576,19 @@ def read_commit(project_dir: str | os.PathLike[str]) -> tuple[str | None, str | 
     """The commit SHA and subject of a directory inside a Git work tree, or (None, None)."""
     if shutil.which("git") is None or not Path(project_dir).is_dir():
         return None, None
+    runner = ProcessRunner(logging.getLogger(__name__), kill_grace_seconds=1.0)
     try:
-        result = subprocess.run(
+        run = runner.run(
             ["git", "log", "-1", "--format=%H%x00%s", "HEAD"],
-            cwd=str(project_dir),
-            capture_output=True,
-            text=True,
+            cwd=project_dir,
+            env={"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"},
             timeout=30,
-            check=False,
-            env={**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"},
+            merge_stderr=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except OSError:
         return None, None
-    if result.returncode != 0 or "\x00" not in result.stdout:
+    text = "\n".join(run.stdout).strip()
+    if run.returncode != 0 or run.timed_out or "\x00" not in text:
         return None, None
-    sha, subject = result.stdout.strip().split("\x00", 1)
+    sha, subject = text.split("\x00", 1)
     return sha, subject

@@ -79,11 +79,9 @@ def test_checkout_by_sha_falls_back_when_the_server_refuses_fetching_by_sha(
     remote, workspaces, monkeypatch, task_logs
 ):
     # protocol v0 without uploadpack.allowReachableSHA1InWant: "Server does not allow request for unadvertised object"
-    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
-    monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.version")
-    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "0")
+    protocol_v0 = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.version", "GIT_CONFIG_VALUE_0": "0"}
     sha = remote.commits["c2"]
-    source = AmplifySourceHook(repo_url=remote.url).checkout(sha, workspace_root=workspaces)
+    source = AmplifySourceHook(repo_url=remote.url, env=protocol_v0).checkout(sha, workspace_root=workspaces)
     assert source.commit_id == sha and Path(source.project_dir, "version.txt").read_text().strip() == "c2"
     assert "does not serve" in task_logs()
 
@@ -253,12 +251,10 @@ def test_ssh_private_key_is_written_0600_in_a_private_dir_and_deleted(
     log = tmp_path / "ssh.log"
     write_fake_ssh(tmp_path / "bin", log)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_SSH_LOG", str(log))
     conn = git_conn(monkeypatch, "git_ssh", extra={"private_key": PRIVATE_KEY, "ssh_port": "2222"})
     url = f"ssh://git@git.example.internal{remote.path}"
-    source = AmplifySourceHook(git_conn_id=conn, repo_url=url).checkout(
-        "feature/x", workspace_root=workspaces
-    )
+    hook = AmplifySourceHook(git_conn_id=conn, repo_url=url, env={"FAKE_SSH_LOG": str(log)})
+    source = hook.checkout("feature/x", workspace_root=workspaces)
     assert source.commit_id == remote.commits["f1"]
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls, "git did not use ssh"

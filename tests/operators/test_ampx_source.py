@@ -18,12 +18,17 @@ from airflow_amplify.testing.git import GitHttpServer, make_remote
 
 PRODUCTION = "222222222222"
 TOKEN = "glpat-operatorT0kenValue"
-INSTALL = [
-    sys.executable,
-    "-c",
-    "import os, time; time.sleep(0.5); os.makedirs('node_modules/pkg', exist_ok=True); "
-    "open('node_modules/pkg/index.js', 'w').write('x'); open(os.environ['INSTALL_COUNT'], 'a').write('x')",
-]
+
+
+def install_command(count) -> list[str]:
+    """A 0.5 s stand-in install that appends an ``x`` to the file ``count`` each time it runs."""
+    return [
+        sys.executable,
+        "-c",
+        "import os, sys, time; time.sleep(0.5); os.makedirs('node_modules/pkg', exist_ok=True); "
+        "open('node_modules/pkg/index.js', 'w').write('x'); open(sys.argv[1], 'a').write('x')",
+        str(count),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +245,6 @@ def test_second_deploy_on_the_worker_reuses_the_dependency_cache(
 ):
     count = tmp_path / "installs"
     count.write_text("")
-    monkeypatch.setenv("INSTALL_COUNT", str(count))
     runs = []
     for ref in ("main", "v1.1"):  # two commits, the same lock file
         start = time.monotonic()
@@ -251,7 +255,7 @@ def test_second_deploy_on_the_worker_reuses_the_dependency_cache(
             repo_url=remote.url,
             ref=ref,
             install_dependencies=True,
-            install_command=INSTALL,
+            install_command=install_command(count),
         ).execute(task_context())
         runs.append((result["dependencies"], time.monotonic() - start))
     assert [r["source"] for r, _ in runs] == ["install", "cache"]
@@ -270,7 +274,7 @@ def test_second_deploy_on_the_worker_reuses_the_dependency_cache(
         repo_url=remote.url,
         ref="main",
         install_dependencies=True,
-        install_command=INSTALL,
+        install_command=install_command(count),
         dependency_cache=False,
     ).execute(task_context())
     assert count.read_text() == "xx"
@@ -282,7 +286,7 @@ def test_second_deploy_on_the_worker_reuses_the_dependency_cache(
         repo_url=remote.url,
         ref="main",
         install_dependencies=True,
-        install_command=INSTALL,
+        install_command=install_command(count),
         dependency_cache=True,
     ).execute(task_context())
     assert count.read_text() == "xxx"
