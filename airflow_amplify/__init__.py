@@ -42,12 +42,9 @@ def get_provider_info() -> dict:
                     "airflow_amplify.hooks.amplify",
                     "airflow_amplify.hooks.ampx",
                     "airflow_amplify.hooks.cloudformation",
-                    "airflow_amplify.hooks.dependency_cache",
                     "airflow_amplify.hooks.deployment",
-                    "airflow_amplify.hooks.git",
-                    "airflow_amplify.hooks.native_outputs",
                     "airflow_amplify.hooks.outputs",
-                    "airflow_amplify.hooks.model_introspection",
+                    "airflow_amplify.hooks.source",
                 ],
             }
         ],

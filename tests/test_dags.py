@@ -165,7 +165,7 @@ def _task_states(dag_id: str) -> dict[str, tuple[str, int]]:
 def test_release_deploys_the_same_commit_to_both_accounts_and_a_failed_wait_reattaches(
     amplify_world, tmp_path, airflow_db
 ):
-    from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+    from airflow_amplify.ampx.project import amplify_branch_stack_name
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
     from airflow_amplify.testing.git import make_remote
 
@@ -222,7 +222,7 @@ def test_release_deploys_the_same_commit_to_both_accounts_and_a_failed_wait_reat
 
 
 def test_release_of_a_non_release_branch_deploys_the_backend_only(amplify_world, tmp_path, airflow_db):
-    from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+    from airflow_amplify.ampx.project import amplify_branch_stack_name
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
     from airflow_amplify.testing.git import make_remote
 

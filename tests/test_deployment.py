@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_amplify.hooks.ampx import DEFAULT_AMPX_VERSION, SUPPORTED_NODE_RANGE
+from airflow_amplify.ampx.project import SUPPORTED_NODE_RANGE
+from airflow_amplify.hooks.ampx import DEFAULT_AMPX_VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yaml"

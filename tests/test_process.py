@@ -13,7 +13,7 @@ import pytest
 
 from airflow_amplify._process import ProcessRunner, child_env, env_name_allowed
 from airflow_amplify.hooks.ampx import AmpxHook
-from airflow_amplify.hooks.git import AmplifySourceHook, read_commit
+from airflow_amplify.hooks.source import AmplifySourceHook, read_commit
 from airflow_amplify.testing.ampx import write_fake_project
 from airflow_amplify.testing.git import make_remote
 

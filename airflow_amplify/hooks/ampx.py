@@ -13,24 +13,39 @@ not in progress) catch the common failures before the CLI spends a minute synthe
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from airflow.providers.common.compat.sdk import AirflowException
 
 from airflow_amplify._process import ProcessRunner, child_env
+from airflow_amplify.ampx.errors import (
+    AmpxCommandError,
+    AmpxPreflightError,
+    AmpxTimeoutError,
+    parse_ampx_error,
+    strip_ansi,
+)
+from airflow_amplify.ampx.project import (
+    LOCK_HASH_MARKER,
+    LOCKFILE_INSTALL_COMMANDS,
+    SUPPORTED_NODE_RANGE,
+    amplify_branch_stack_name,
+    find_backend_entry,
+    find_lockfile,
+    lockfile_hash,
+    node_version_supported,
+    parse_node_version,
+)
 
 if TYPE_CHECKING:
-    from airflow_amplify.hooks.dependency_cache import NodeModulesCache
+    from airflow_amplify.ampx.cache import NodeModulesCache
 
 #: The ``@aws-amplify/backend-cli`` version run through npx when a project has no ampx of its own.
 DEFAULT_AMPX_VERSION = "1.10.0"
@@ -38,217 +53,12 @@ AMPX_PACKAGE = "@aws-amplify/backend-cli"
 #: ampx imports ``tsx`` at start-up without declaring it (a Gen 2 project has it as a dev dependency),
 #: so an ampx run through npx outside such a project gets it beside the CLI.
 TSX_PACKAGE = "tsx@4"
-#: The files that make a directory an Amplify Gen 2 project (ampx looks for the first that exists).
-BACKEND_ENTRY_FILES = ("backend.ts", "backend.js", "backend.mjs", "backend.cjs")
-#: Lock files in order of preference, with the install command each implies.
-LOCKFILE_INSTALL_COMMANDS: dict[str, list[str]] = {
-    "package-lock.json": ["npm", "ci"],
-    "npm-shrinkwrap.json": ["npm", "ci"],
-    "pnpm-lock.yaml": ["pnpm", "install", "--frozen-lockfile"],
-    "yarn.lock": ["yarn", "install", "--frozen-lockfile"],
-}
-#: Where the hook records which lock file ``node_modules`` was installed from.
-LOCK_HASH_MARKER = ".airflow-amplify-lock-hash"
 CDK_BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 MIN_CDK_BOOTSTRAP_VERSION = 6
-SUPPORTED_NODE_RANGE = "^18.19 || ^20.6 || >=22"
 #: Environment every ampx run gets unless the caller overrides (or removes, with ``None``) a key.
 DEFAULT_AMPX_ENV = {"CI": "1", "NO_COLOR": "1", "AMPLIFY_DISABLE_TELEMETRY": "1"}
-DEFAULT_OUTPUTS_VERSION = "1.5"
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class AmpxError(AirflowException):
-    """Base class of everything this module raises."""
-
-
-class AmpxPreflightError(AmpxError):
-    """A preflight check found a problem before ampx ran.
-
-    :param check: the name of the check (``project``, ``node``, ``connection``, ``cdk_bootstrap``,
-        ``branch``, ``stack``).
-    :param message: what is wrong and what to do about it.
-    """
-
-    def __init__(self, check: str, message: str):
-        super().__init__(message)
-        self.check = check
-
-
-@dataclass
-class AmpxErrorInfo:
-    """The error ampx printed at the end of a failed run (after its help text).
-
-    :param name: the error's name, e.g. ``BootstrapNotDetectedError``.
-    :param message: the text after ``[name]``.
-    :param caused_by: the ``Caused by:`` lines, outermost first.
-    :param resolution: the ``Resolution:`` text.
-    :param details: the ``Details:`` text.
-    """
-
-    name: str
-    message: str
-    caused_by: list[str] = field(default_factory=list)
-    resolution: str | None = None
-    details: str | None = None
-
-
-class AmpxCommandError(AmpxError):
-    """ampx (or the dependency install) exited with an error.
-
-    The message names ampx's error and resolution; the full output is in the task log, and the last
-    lines are kept on the exception as ``output_tail``.
-
-    :param command: the command line, for display (it never holds a secret).
-    :param returncode: the exit code, or None when the run was ended by a timeout or a kill.
-    :param info: the parsed ``[ErrorName] message`` block, when ampx printed one.
-    :param output_tail: the last lines of the (masked) output.
-    :param reason: a summary used when ampx printed no error block.
-    """
-
-    def __init__(
-        self,
-        command: str,
-        returncode: int | None,
-        info: AmpxErrorInfo | None = None,
-        output_tail: Sequence[str] = (),
-        reason: str | None = None,
-    ):
-        self.command = command
-        self.returncode = returncode
-        self.info = info
-        self.output_tail = list(output_tail)
-        self.error_name = info.name if info else None
-        self.resolution = info.resolution if info else None
-        super().__init__(self._message(reason))
-
-    def _message(self, reason: str | None) -> str:
-        if self.info is not None:
-            text = f"{self.command} failed with [{self.info.name}] {self.info.message}"
-            for cause in self.info.caused_by:
-                text += f"\n  Caused by: {cause}"
-            if self.info.resolution:
-                text += f"\n  Resolution: {self.info.resolution}"
-            if self.info.details:
-                text += f"\n  Details: {self.info.details}"
-        else:
-            text = f"{self.command} failed: {reason or f'exit code {self.returncode}'}"
-            if self.output_tail:
-                text += "\n  Last output lines:\n" + "\n".join(
-                    f"    {line}" for line in self.output_tail[-10:]
-                )
-        return text + "\n  The full output is in the task log above."
-
-
-class AmpxTimeoutError(AmpxCommandError):
-    """ampx ran longer than its timeout; its whole process tree was ended."""
-
 
 # --- pure helpers -----------------------------------------------------------------------------
-
-_ERROR_LINE = re.compile(r"^\[([A-Za-z][A-Za-z0-9_]*)\] ?(.*)$")
-_CAUSED_BY = re.compile(r"^\s*∟ Caused by: (.*)$")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def strip_ansi(text: str) -> str:
-    """Remove terminal colour codes (ampx honours NO_COLOR, npm and node may not)."""
-    return _ANSI.sub("", text)
-
-
-def parse_ampx_error(output: str | Iterable[str]) -> AmpxErrorInfo | None:
-    """Find the error ampx printed at the end of a failed run.
-
-    ampx prints its help text first, then ``[ErrorName] message``, possibly ``∟ Caused by: [X] ...``
-    (nested, indented), ``Resolution: ...`` and ``Details: ...``. The help text and anything before
-    the last ``[ErrorName]`` line at the start of a line is dropped.
-
-    :param output: the whole output, as one string or as lines.
-    :return: the parsed error, or None when the output holds no ``[ErrorName]`` line.
-    """
-    lines = [
-        strip_ansi(line).rstrip("\r\n")
-        for line in (output.splitlines() if isinstance(output, str) else output)
-    ]
-    start = None
-    for index, line in enumerate(lines):
-        if _ERROR_LINE.match(line):
-            start = index
-    if start is None:
-        return None
-    match = _ERROR_LINE.match(lines[start])
-    assert match is not None
-    info = AmpxErrorInfo(name=match.group(1), message=match.group(2).strip())
-    section = "message"
-    for line in lines[start + 1 :]:
-        cause = _CAUSED_BY.match(line)
-        if cause:
-            section = "caused_by"
-            info.caused_by.append(cause.group(1).strip())
-        elif line.startswith("Resolution:"):
-            section = "resolution"
-            info.resolution = line.removeprefix("Resolution:").strip()
-        elif line.startswith("Details:"):
-            section = "details"
-            info.details = line.removeprefix("Details:").strip()
-        elif not line.strip():
-            # a blank line ends the block; what follows (--debug stack traces) stays in the log only
-            if section in ("resolution", "details") or info.message:
-                break
-        elif section == "message":
-            info.message = f"{info.message}\n{line.strip()}".strip()
-        elif section == "caused_by":
-            info.caused_by[-1] += f"\n{line.strip()}"
-        elif section == "resolution":
-            info.resolution = f"{info.resolution}\n{line.strip()}"
-        elif section == "details":
-            info.details = f"{info.details}\n{line.strip()}"
-    return info
-
-
-def parse_node_version(text: str) -> tuple[int, int, int] | None:
-    """Parse ``v20.11.1`` (``node --version``) into a tuple, or None."""
-    match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
-    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
-
-
-def node_version_supported(version: tuple[int, int, int]) -> bool:
-    """Whether ampx supports this Node version: ``^18.19 || ^20.6 || >=22``."""
-    major, minor, _ = version
-    return (major == 18 and minor >= 19) or (major == 20 and minor >= 6) or major >= 22
-
-
-def find_backend_entry(project_dir: str | os.PathLike[str]) -> Path | None:
-    """The project's ``amplify/backend.(ts|js|mjs|cjs)``, or None."""
-    for name in BACKEND_ENTRY_FILES:
-        candidate = Path(project_dir, "amplify", name)
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def find_lockfile(project_dir: str | os.PathLike[str]) -> Path | None:
-    """The project's lock file (``package-lock.json``, ``npm-shrinkwrap.json``, ``pnpm-lock.yaml``, ``yarn.lock``)."""
-    for name in LOCKFILE_INSTALL_COMMANDS:
-        candidate = Path(project_dir, name)
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def lockfile_hash(lockfile: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a lock file's bytes."""
-    return hashlib.sha256(Path(lockfile).read_bytes()).hexdigest()
-
-
-def outputs_file_name(
-    outputs_version: str = DEFAULT_OUTPUTS_VERSION, outputs_format: str | None = None
-) -> str:
-    """The file ampx writes: ``amplify_outputs.<ext>`` (``amplifyconfiguration.<ext>`` for version 0)."""
-    base = "amplifyconfiguration" if outputs_version == "0" else "amplify_outputs"
-    fmt = outputs_format or "json"
-    return f"{base}.{'json' if fmt == 'json-mobile' else fmt}"
 
 
 @dataclass
@@ -429,7 +239,7 @@ class AmpxHook(AwsBaseHook):
         :param command: the install command; default by lock file (``npm ci`` for ``package-lock.json``).
         :param timeout: seconds before the install is ended.
         :param force: install even when the marker matches (and bypass the cache).
-        :param cache: a :class:`~airflow_amplify.hooks.dependency_cache.NodeModulesCache` to use.
+        :param cache: a :class:`~airflow_amplify.ampx.cache.NodeModulesCache` to use.
         :return: True when an install ran, False when it was skipped or served from the cache.
         """
         lockfile = find_lockfile(project_dir)
@@ -469,7 +279,7 @@ class AmpxHook(AwsBaseHook):
                 "seconds": round(time.monotonic() - start, 2),
             }
             return True
-        from airflow_amplify.hooks.dependency_cache import cache_key
+        from airflow_amplify.ampx.cache import cache_key
 
         key = cache_key(lockfile.read_bytes(), " ".join(argv), self.node_version() or "none")
         result = cache.provide(key, project_dir, install)
@@ -702,8 +512,6 @@ class AmpxHook(AwsBaseHook):
 
     def branch_stack_name(self, app_id: str, branch_name: str) -> str:
         """The CloudFormation stack name ampx gives the branch's backend."""
-        from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
-
         return amplify_branch_stack_name(app_id, branch_name)
 
     def describe_stack(self, stack_name: str) -> dict[str, Any] | None:

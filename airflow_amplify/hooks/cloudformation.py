@@ -8,7 +8,6 @@ and explains a rollback from the stack events (:meth:`AmplifyStackHook.explain_f
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,48 +19,6 @@ from airflow.providers.common.compat.sdk import AirflowException
 from botocore.exceptions import ClientError
 
 from airflow_amplify.statuses import STACK_SUCCESS_STATUSES, stack_is_failed, stack_is_in_progress
-
-# --- the CLI's naming rule (@aws-amplify/platform-core, BackendIdentifierConversions.toStackName) ----
-
-STACK_NAME_LENGTH_LIMIT = 128
-_AMPLIFY_PREFIX = "amplify"
-_BRANCH_TYPE = "branch"
-_HASH_LENGTH = 10
-_NUM_DASHES = 4
-_NAME_MAX_LENGTH = 50
-_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
-
-
-def _sanitize(value: str) -> str:
-    return _NOT_ALNUM.sub("", value)
-
-
-def amplify_branch_stack_name(app_id: str, branch_name: str) -> str:
-    """Return the name of the root stack ``ampx pipeline-deploy --app-id A --branch B`` deploys.
-
-    A port of ``BackendIdentifierConversions.toStackName`` of ``@aws-amplify/platform-core`` (as
-    shipped with ``@aws-amplify/backend-cli`` 1.10.0), for a backend of type ``branch``:
-    ``amplify-<namespace>-<name>-branch-<hash>`` where ``name`` is the branch with every character
-    outside ``[A-Za-z0-9]`` dropped, cut to 50; ``namespace`` the app id sanitized the same way and
-    cut so the whole name stays below 128 characters; ``hash`` the first 10 hex digits of
-    SHA-512 over the raw (UTF-8) app id followed by the raw branch name.
-
-    :param app_id: the Amplify app id (the CLI's namespace), e.g. ``d1abcdefgh1234``.
-    :param branch_name: the branch name as Amplify knows it, e.g. ``feature/data``.
-    """
-    digest = hashlib.sha512((app_id + branch_name).encode("utf-8")).hexdigest()[:_HASH_LENGTH]
-    name = _sanitize(branch_name)[:_NAME_MAX_LENGTH]
-    namespace_max = (
-        STACK_NAME_LENGTH_LIMIT
-        - len(_AMPLIFY_PREFIX)
-        - len(_BRANCH_TYPE)
-        - len(name)
-        - _NUM_DASHES
-        - _HASH_LENGTH
-    )
-    namespace = _sanitize(app_id)[: namespace_max - 1]
-    return "-".join((_AMPLIFY_PREFIX, namespace, name, _BRANCH_TYPE, digest))
-
 
 # --- reading a stack ------------------------------------------------------------------------
 

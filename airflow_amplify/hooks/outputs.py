@@ -1,590 +1,211 @@
-"""Native ``amplify_outputs.json``: pure functions over what the hook read from CloudFormation and S3.
+"""Engine ``native`` of ``amplify_outputs.json``: three AWS reads and Python, no Node on the worker.
 
-The pipeline mirrors ``ampx generate outputs`` of the pinned CLI (@aws-amplify/backend-cli 1.10.0,
-client-config 1.11, deployed-backend-client 1.8):
+It reads what ``ampx generate outputs --stack S`` reads (CloudFormation GetTemplateSummary and
+DescribeStacks, then S3 GetObject of the model schema when the backend has data) and hands it to
+the pure functions of :mod:`airflow_amplify.outputs.mapping`, which write the same bytes the CLI writes.
 
-1. :func:`backend_output_from_stack`: template ``Metadata`` + stack ``Outputs`` -> backend output
-   entries (``{"AWS::Amplify::Auth": {"version": "1", "payload": {...}}, ...}``), raising the CLI's
-   errors (stack missing, deployment in progress, not an Amplify stack, no outputs).
-2. :func:`validate_backend_output`: the checks the CLI's output schemas make.
-3. :func:`build_outputs`: each category's contribution for the requested outputs version, deep-merged
-   as the CLI merges them (arrays joined, conflicting values an error, ``version`` keeps the highest).
-4. :func:`render_outputs`: ``JSON.stringify(config, null, 2)``, no trailing newline.
-
-:func:`generate_outputs` runs all four. Nothing here talks to AWS.
+Use :func:`generate_outputs_native` with boto3 clients or a session (no Airflow needed), or
+:class:`AmplifyOutputsHook` with an Airflow AWS connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from airflow_amplify.hooks._jscompat import (
-    UNDEFINED,
-    js_json_parse,
-    js_json_stringify,
-    js_parse_int,
-    js_truthy,
-    lodash_merge_with,
-    semver_coerce,
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+from airflow_amplify.outputs.errors import (
+    AccessDeniedError,
+    AmplifyOutputsError,
+    CredentialsError,
+    StackDoesNotExistError,
 )
-
-#: Outputs versions the native engine writes (``ampx generate outputs --outputs-version``).
-OUTPUTS_VERSIONS = ("1", "1.1", "1.2", "1.3", "1.4", "1.5")
-OUTPUTS_FILE_NAME = "amplify_outputs.json"
-
-PLATFORM_KEY = "AWS::Amplify::Platform"
-AUTH_KEY = "AWS::Amplify::Auth"
-GRAPHQL_KEY = "AWS::Amplify::GraphQL"
-STORAGE_KEY = "AWS::Amplify::Storage"
-CUSTOM_KEY = "AWS::Amplify::Custom"
-FUNCTION_KEY = "AWS::Amplify::Function"
-AI_CONVERSATION_KEY = "AWS::Amplify::AI::Conversation"
-
-_APPSYNC_AUTH_TYPES = ("API_KEY", "AWS_LAMBDA", "AWS_IAM", "OPENID_CONNECT", "AMAZON_COGNITO_USER_POOLS")
-_IDENTITY_PROVIDERS = ("GOOGLE", "FACEBOOK", "LOGIN_WITH_AMAZON", "SIGN_IN_WITH_APPLE")
-_MFA_CONFIGURATION = {"OFF": "NONE", "OPTIONAL": "OPTIONAL", "ON": "REQUIRED"}
-_PASSWORD_REQUIREMENTS = {
-    "REQUIRES_NUMBERS": "require_numbers",
-    "REQUIRES_LOWERCASE": "require_lowercase",
-    "REQUIRES_UPPERCASE": "require_uppercase",
-    "REQUIRES_SYMBOLS": "require_symbols",
-}
-
-# Payload fields of each backend output entry the CLI knows: (required, optional).
-_PAYLOAD_SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    PLATFORM_KEY: (("deploymentType", "region"), ()),
-    AUTH_KEY: (
-        ("authRegion", "userPoolId", "webClientId", "identityPoolId"),
-        (
-            "allowUnauthenticatedIdentities",
-            "usernameAttributes",
-            "signupAttributes",
-            "passwordPolicyMinLength",
-            "passwordPolicyRequirements",
-            "mfaConfiguration",
-            "mfaTypes",
-            "verificationMechanisms",
-            "socialProviders",
-            "oauthCognitoDomain",
-            "oauthScope",
-            "oauthRedirectSignIn",
-            "oauthRedirectSignOut",
-            "oauthClientId",
-            "oauthResponseType",
-            "groups",
-            "passwordlessOptions",
-        ),
-    ),
-    GRAPHQL_KEY: (
-        ("awsAppsyncRegion", "awsAppsyncApiEndpoint", "awsAppsyncAuthenticationType", "awsAppsyncApiId")
-        + ("amplifyApiModelSchemaS3Uri",),
-        ("awsAppsyncAdditionalAuthenticationTypes", "awsAppsyncConflictResolutionMode", "awsAppsyncApiKey"),
-    ),
-    STORAGE_KEY: (("bucketName", "storageRegion"), ("buckets",)),
-    CUSTOM_KEY: (("customOutputs",), ()),
-    FUNCTION_KEY: (("definedFunctions",), ()),
-    AI_CONVERSATION_KEY: (("definedConversationHandlers",), ()),
-}
+from airflow_amplify.outputs.mapping import generate_outputs
+from airflow_amplify.outputs.versions import OUTPUTS_FILE_NAME, check_outputs_version
 
 
-# --- errors ------------------------------------------------------------------------------------
+def _client_error_parts(error: Exception) -> tuple[str, str] | None:
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return None
+    details = response.get("Error") or {}
+    return str(details.get("Code") or ""), str(details.get("Message") or "")
 
 
-class AmplifyOutputsError(Exception):
-    """A failure ``ampx generate outputs`` also reports; ``error_name`` is the CLI's name for it.
-
-    :param message: what went wrong (the CLI's message).
-    :param resolution: what the user can do about it.
-    :param detail: the underlying cause, as the CLI prints under ``Caused by``.
-    """
-
-    error_name = "AmplifyOutputsError"
-    default_resolution = ""
-
-    def __init__(self, message: str, resolution: str | None = None, detail: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.resolution = self.default_resolution if resolution is None else resolution
-        self.detail = detail
-
-    def __str__(self) -> str:
-        text = f"[{self.error_name}] {self.message}"
-        return f"{text} Resolution: {self.resolution}" if self.resolution else text
-
-
-class StackDoesNotExistError(AmplifyOutputsError):
-    """The branch (or named) stack does not exist in the account and region."""
-
-    error_name = "StackDoesNotExistError"
-    default_resolution = (
-        "Ensure the CloudFormation stack ID or Amplify App ID and branch specified are correct and exists, "
-        "then re-run this command."
-    )
-
-
-class DeploymentInProgressError(AmplifyOutputsError):
-    """The stack's status ends in ``_IN_PROGRESS``."""
-
-    error_name = "DeploymentInProgressError"
-    default_resolution = "Re-run this command once the deployment completes."
-
-
-class NonAmplifyStackError(AmplifyOutputsError):
-    """The stack's template has no Metadata, so it was not created by Amplify."""
-
-    error_name = "NonAmplifyStackError"
-    default_resolution = (
-        "Ensure the CloudFormation stack ID references a main stack created with Amplify, "
-        "then re-run this command."
-    )
-
-
-class AmplifyOutputsNotFoundError(AmplifyOutputsError):
-    """The stack has no Outputs."""
-
-    error_name = "AmplifyOutputsNotFoundError"
-    default_resolution = (
-        "Ensure the CloudFormation stack ID or Amplify App ID and branch specified are correct and exists. "
-        "If this is a new sandbox or branch deployment, wait for the deployment to be successfully "
-        "finished and try again."
-    )
-
-
-class CredentialsError(AmplifyOutputsError):
-    """CloudFormation rejected the credentials (expired or unknown)."""
-
-    error_name = "CredentialsError"
-    default_resolution = "Ensure your AWS credentials are correctly set and refreshed."
-
-
-class AccessDeniedError(AmplifyOutputsError):
-    """The credentials may not call cloudformation:GetTemplateSummary."""
-
-    error_name = "AccessDeniedError"
-    default_resolution = "Ensure you have permissions to call cloudformation:GetTemplateSummary."
-
-
-class OutputEntryAlreadyExistsError(AmplifyOutputsError):
-    """Two contributions (e.g. custom outputs and an Amplify category) set the same value."""
-
-    error_name = "OutputEntryAlreadyExistsError"
-    default_resolution = (
-        "Check if 'backend.addOutput' is called multiple times with overlapping inputs or if "
-        "'backend.addOutput' is called with values overlapping Amplify managed keys"
-    )
-
-
-class VersionMismatchError(AmplifyOutputsError):
-    """Custom outputs carry a ``version`` of another major version."""
-
-    error_name = "VersionMismatchError"
-    default_resolution = (
-        "Ensure that the version specified in 'backend.addOutput' is consistent and is same as the one "
-        "used for generating the client config"
-    )
-
-
-class BackendOutputSchemaError(AmplifyOutputsError):
-    """The stack's Metadata or Outputs do not have the shape the CLI's output schemas require."""
-
-    error_name = "BackendOutputSchemaError"
-
-
-class NativeOutputsUnsupportedError(AmplifyOutputsError):
-    """The stack uses something the native engine does not reproduce yet; the CLI can still do it.
-
-    :param feature: the unsupported feature, named for the log.
-    """
-
-    error_name = "NativeOutputsUnsupportedError"
-
-    def __init__(self, feature: str, resolution: str | None = None):
-        self.feature = feature
-        super().__init__(
-            f"The native outputs engine does not support {feature} yet.",
-            resolution or "Use engine 'ampx' (or 'auto', which falls back to the CLI).",
+def _translate_cloudformation_error(error: Exception, stack_name: str) -> Exception:
+    parts = _client_error_parts(error)
+    if parts is None:
+        return error
+    code, message = parts
+    if message.startswith("Stack with id") and message.endswith("does not exist"):
+        return StackDoesNotExistError(
+            "Stack does not exist.", detail=f"Stack with id {stack_name} does not exist"
         )
+    if code in ("ExpiredToken", "InvalidClientTokenId"):
+        return CredentialsError("Unable to get backend outputs due to invalid credentials.", detail=message)
+    if code == "AccessDenied":
+        return AccessDeniedError(
+            "Unable to get backend outputs due to insufficient permissions.", detail=message
+        )
+    return error
 
 
-class InvalidOutputsJsonError(AmplifyOutputsError):
-    """A stack output that must hold JSON does not (the CLI stops with a SyntaxError)."""
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` as the CLI does (host is the bucket, the path without its first slash the key).
 
-    error_name = "SyntaxError"
-
-
-# --- step 1: stack -> backend output ------------------------------------------------------------
-
-
-def _is_output_entry(value: Any) -> bool:
-    return isinstance(value, dict) and "version" in value and "stackOutputs" in value
-
-
-def parse_stack_metadata(metadata: str | None) -> dict[str, Any]:
-    """Parse GetTemplateSummary ``Metadata`` and keep the backend output entries, as the CLI does.
-
-    :param metadata: the ``Metadata`` string (absent when the template has none).
+    :param uri: the ``amplifyApiModelSchemaS3Uri`` stack output.
     """
+    parsed = urlparse(uri)
+    if not parsed.hostname:
+        raise AmplifyOutputsError(f"Invalid model schema URI {uri!r}: no bucket")
+    return parsed.hostname, parsed.path.replace("/", "", 1)
+
+
+def read_stack(cloudformation: Any, stack_name: str) -> tuple[str | None, dict[str, Any]]:
+    """GetTemplateSummary ``Metadata`` and the DescribeStacks item of a stack, in the CLI's order.
+
+    :param cloudformation: a boto3 CloudFormation client.
+    :param stack_name: the stack name or id.
+    """
+    try:
+        summary = cloudformation.get_template_summary(StackName=stack_name)
+    except Exception as err:
+        translated = _translate_cloudformation_error(err, stack_name)
+        if translated is err:
+            raise
+        raise translated from err
+    metadata = summary.get("Metadata")
+    # The CLI rejects a stack without Metadata before it calls DescribeStacks.
     if not isinstance(metadata, str):
-        raise NonAmplifyStackError("Stack was not created with Amplify.")
+        return None, {}
     try:
-        parsed = js_json_parse(metadata)
-    except ValueError as err:
-        raise InvalidOutputsJsonError(f"Stack template metadata is not valid JSON: {err}") from err
-    if parsed is None:
-        raise BackendOutputSchemaError("Stack template metadata is null.")
-    if not isinstance(parsed, dict):
-        return {}
-    entries = {key: value for key, value in parsed.items() if _is_output_entry(value)}
-    for key, entry in entries.items():
-        if not isinstance(entry["version"], str):
-            raise BackendOutputSchemaError(f"Metadata entry {key}: version must be a string.")
-        outputs = entry["stackOutputs"]
-        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
-            raise BackendOutputSchemaError(f"Metadata entry {key}: stackOutputs must be a list of strings.")
-    return entries
+        stacks = cloudformation.describe_stacks(StackName=stack_name).get("Stacks") or [{}]
+    except Exception as err:
+        translated = _translate_cloudformation_error(err, stack_name)
+        if translated is err:
+            raise
+        raise translated from err
+    return metadata, stacks[0]
 
 
-def backend_output_from_stack(
-    metadata: str | None,
-    stack: Mapping[str, Any],
-) -> dict[str, dict[str, Any]]:
-    """Join template Metadata entries with stack Outputs into backend output entries.
-
-    :param metadata: GetTemplateSummary ``Metadata`` (a JSON string, or None when absent).
-    :param stack: one DescribeStacks ``Stacks[]`` item (``StackStatus``, ``Outputs``, ``Tags``).
-    """
-    entries = parse_stack_metadata(metadata)
-    status = stack.get("StackStatus") or ""
-    if status.endswith("_IN_PROGRESS"):
-        tags = {t.get("Key"): t.get("Value") for t in stack.get("Tags") or []}
-        deployment_type = tags.get("amplify:deployment-type") or "sandbox"
-        raise DeploymentInProgressError(
-            "Deployment is currently in progress.",
-            detail=f"This {deployment_type} deployment is in progress. "
-            "Re-run this command once the deployment completes.",
-        )
-    outputs = stack.get("Outputs")
-    if outputs is None:
-        raise AmplifyOutputsNotFoundError("Amplify outputs not found in stack metadata")
-    values: dict[str, str] = {}
-    for output in outputs:
-        key, value = output.get("OutputKey"), output.get("OutputValue")
-        if key and value:
-            values[key] = value
-    result: dict[str, dict[str, Any]] = {}
-    for name, entry in entries.items():
-        payload = {key: values[key] for key in entry["stackOutputs"] if values.get(key)}
-        result[name] = {"version": entry["version"], "payload": payload}
-    return result
-
-
-# --- step 2: validation ------------------------------------------------------------------------
-
-
-def validate_backend_output(backend_output: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Check the entries the CLI knows against its output schemas and drop what it does not know.
-
-    :param backend_output: the result of :func:`backend_output_from_stack`.
-    """
-    validated: dict[str, dict[str, Any]] = {}
-    for key, (required, optional) in _PAYLOAD_SCHEMAS.items():
-        if key not in backend_output:
-            continue
-        entry = backend_output[key]
-        if entry.get("version") != "1":
-            raise BackendOutputSchemaError(
-                f"{key}: unsupported output version {entry.get('version')!r}; this CLI knows version '1'."
-            )
-        payload = entry.get("payload") or {}
-        missing = [name for name in required if not isinstance(payload.get(name), str)]
-        if missing:
-            raise BackendOutputSchemaError(f"{key}: required stack outputs missing or empty: {missing}.")
-        if key == GRAPHQL_KEY and payload["awsAppsyncAuthenticationType"] not in _APPSYNC_AUTH_TYPES:
-            raise BackendOutputSchemaError(
-                f"{key}: awsAppsyncAuthenticationType {payload['awsAppsyncAuthenticationType']!r} "
-                f"is not one of {list(_APPSYNC_AUTH_TYPES)}."
-            )
-        kept = {name: payload[name] for name in (*required, *optional) if name in payload}
-        validated[key] = {"version": "1", "payload": kept}
-    return validated
-
-
-# --- step 3: contributions per category --------------------------------------------------------
-
-
-def _json(value: str, what: str) -> Any:
-    try:
-        return js_json_parse(value)
-    except ValueError as err:
-        raise InvalidOutputsJsonError(f"Stack output {what} is not valid JSON: {err}") from err
-
-
-def _js_get(obj: Any, key: str) -> Any:
-    """``obj.key`` for a JSON value (undefined when missing); a TypeError for null/undefined."""
-    if obj is None or obj is UNDEFINED:
-        raise InvalidOutputsJsonError(f"Cannot read properties of {obj!r} (reading '{key}')")
-    if isinstance(obj, dict):
-        return obj.get(key, UNDEFINED)
-    return UNDEFINED
-
-
-def _js_iterate(value: Any, what: str) -> Iterable[Any]:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, str):
-        return list(value)
-    raise InvalidOutputsJsonError(f"Stack output {what} is not iterable")
-
-
-def auth_contribution(payload: Mapping[str, str], outputs_version: str) -> dict[str, Any]:
-    """The ``auth`` section for an outputs version.
-
-    :param payload: the ``AWS::Amplify::Auth`` payload (stack output name -> value).
-    :param outputs_version: one of :data:`OUTPUTS_VERSIONS`.
-    """
-    auth: dict[str, Any] = {
-        "user_pool_id": payload.get("userPoolId", UNDEFINED),
-        "aws_region": payload.get("authRegion", UNDEFINED),
-        "user_pool_client_id": payload.get("webClientId", UNDEFINED),
-    }
-    if payload.get("identityPoolId"):
-        auth["identity_pool_id"] = payload["identityPoolId"]
-    json_fields = [
-        ("mfa_methods", "mfaTypes"),
-        ("standard_required_attributes", "signupAttributes"),
-        ("username_attributes", "usernameAttributes"),
-        ("user_verification_types", "verificationMechanisms"),
-    ]
-    if outputs_version not in ("1", "1.1", "1.2"):
-        json_fields.append(("groups", "groups"))
-    for target, source in json_fields:
-        if source in payload:
-            auth[target] = _json(payload[source], source)
-    mfa = payload.get("mfaConfiguration")
-    if mfa and mfa in _MFA_CONFIGURATION:
-        auth["mfa_configuration"] = _MFA_CONFIGURATION[mfa]
-    min_length, requirements = (
-        payload.get("passwordPolicyMinLength"),
-        payload.get("passwordPolicyRequirements"),
-    )
-    if min_length or requirements:
-        policy: dict[str, Any] = {
-            "min_length": 8,
-            "require_lowercase": False,
-            "require_numbers": False,
-            "require_symbols": False,
-            "require_uppercase": False,
-        }
-        if min_length:
-            policy["min_length"] = js_parse_int(min_length)
-        if requirements:
-            for requirement in _js_iterate(_json(requirements, "passwordPolicyRequirements"), "requirements"):
-                if isinstance(requirement, str) and requirement in _PASSWORD_REQUIREMENTS:
-                    policy[_PASSWORD_REQUIREMENTS[requirement]] = True
-        auth["password_policy"] = policy
-    sign_in, sign_out = payload.get("oauthRedirectSignIn"), payload.get("oauthRedirectSignOut")
-    if sign_in and sign_out:
-        providers = (
-            _json(payload["socialProviders"], "socialProviders") if payload.get("socialProviders") else []
-        )
-        if isinstance(providers, list):
-            providers = [p for p in providers if isinstance(p, str) and p in _IDENTITY_PROVIDERS]
-        auth["oauth"] = {
-            "identity_providers": providers,
-            "redirect_sign_in_uri": sign_in.split(","),
-            "redirect_sign_out_uri": sign_out.split(","),
-            "response_type": payload.get("oauthResponseType", UNDEFINED),
-            "scopes": _json(payload["oauthScope"], "oauthScope") if payload.get("oauthScope") else [],
-            "domain": payload.get("oauthCognitoDomain", ""),
-        }
-    if payload.get("allowUnauthenticatedIdentities"):
-        auth["unauthenticated_identities_enabled"] = payload["allowUnauthenticatedIdentities"] == "true"
-    if outputs_version in ("1.4", "1.5") and payload.get("passwordlessOptions"):
-        options = _json(payload["passwordlessOptions"], "passwordlessOptions")
-        web_authn = _js_get(options, "webAuthn")
-        passwordless: dict[str, Any] = {
-            "email_otp_enabled": _js_get(options, "emailOtpEnabled"),
-            "sms_otp_enabled": _js_get(options, "smsOtpEnabled"),
-            "web_authn": (
-                {
-                    "relying_party_id": _js_get(web_authn, "relyingPartyId"),
-                    "user_verification": _js_get(web_authn, "userVerification"),
-                }
-                if js_truthy(web_authn)
-                else UNDEFINED
-            ),
-        }
-        preferred = _js_get(options, "preferredChallenge")
-        if js_truthy(preferred):
-            passwordless["preferred_challenge"] = preferred
-        auth["passwordless"] = passwordless
-    return {"auth": auth}
-
-
-def data_contribution(
-    payload: Mapping[str, str], model_introspection: Callable[[str], Any] | None
-) -> dict[str, Any]:
-    """The ``data`` section (the same for every outputs version).
-
-    :param payload: the ``AWS::Amplify::GraphQL`` payload.
-    :param model_introspection: called with ``amplifyApiModelSchemaS3Uri``; returns the introspection
-        dict (or None/UNDEFINED for none).
-    """
-    additional = payload.get("awsAppsyncAdditionalAuthenticationTypes")
-    data: dict[str, Any] = {
-        "url": payload.get("awsAppsyncApiEndpoint", UNDEFINED),
-        "aws_region": payload.get("awsAppsyncRegion", UNDEFINED),
-        "api_key": payload.get("awsAppsyncApiKey", UNDEFINED),
-        "default_authorization_type": payload.get("awsAppsyncAuthenticationType", UNDEFINED),
-        "authorization_types": additional.split(",") if additional is not None else UNDEFINED,
-    }
-    uri = payload.get("amplifyApiModelSchemaS3Uri")
-    if uri and model_introspection is not None:
-        introspection = model_introspection(uri)
-        if js_truthy(introspection):
-            data["model_introspection"] = introspection
-    return {"data": data}
-
-
-def storage_contribution(payload: Mapping[str, str], outputs_version: str) -> dict[str, Any]:
-    """The ``storage`` section: no ``buckets`` in 1, buckets without ``paths`` in 1.1.
-
-    :param payload: the ``AWS::Amplify::Storage`` payload.
-    :param outputs_version: one of :data:`OUTPUTS_VERSIONS`.
-    """
-    storage: dict[str, Any] = {
-        "aws_region": payload.get("storageRegion", UNDEFINED),
-        "bucket_name": payload.get("bucketName", UNDEFINED),
-    }
-    if outputs_version != "1":
-        buckets = _json(payload.get("buckets", "[]"), "buckets")
-        if not isinstance(buckets, list):
-            raise InvalidOutputsJsonError("Stack output buckets is not a JSON array")
-        storage["buckets"] = []
-        for raw in buckets:
-            if not isinstance(raw, str):
-                raise InvalidOutputsJsonError("Stack output buckets must hold JSON strings")
-            bucket = _json(raw, "buckets[]")
-            item = {
-                "name": _js_get(bucket, "name"),
-                "bucket_name": _js_get(bucket, "bucketName"),
-                "aws_region": _js_get(bucket, "storageRegion"),
-            }
-            if outputs_version != "1.1":
-                item["paths"] = _js_get(bucket, "paths")
-            storage["buckets"].append(item)
-    return {"storage": storage}
-
-
-def custom_contribution(payload: Mapping[str, str]) -> Any:
-    """The custom outputs (``backend.addOutput``), merged at top level.
-
-    :param payload: the ``AWS::Amplify::Custom`` payload.
-    """
-    return _json(payload["customOutputs"], "customOutputs")
-
-
-def _accumulate(accumulator: dict[str, Any], part: Any) -> None:
-    def customizer(existing: Any, incoming: Any, key: str) -> Any:
-        if isinstance(existing, list):
-            return existing + incoming if isinstance(incoming, list) else [*existing, incoming]
-        if js_truthy(existing) and not isinstance(existing, dict):
-            if key == "version":
-                incoming_version, existing_version = semver_coerce(incoming), semver_coerce(existing)
-                if incoming_version and existing_version:
-                    if incoming_version[0] != existing_version[0]:
-                        raise VersionMismatchError(
-                            "Conflicting versions of client configuration found. ",
-                            detail=f"Version mismatch: Cannot accumulate new objects with version "
-                            f"{incoming} with existing accumulated object with version {existing}",
-                        )
-                    return incoming if incoming_version >= existing_version else existing
-            else:
-                raise OutputEntryAlreadyExistsError(
-                    f"Duplicated entry with key {key} detected in deployment outputs"
-                )
-        return UNDEFINED
-
-    lodash_merge_with(accumulator, part, customizer)
-
-
-def build_outputs(
-    backend_output: Mapping[str, Any],
+def render_outputs_native(
+    stack_name: str,
     outputs_version: str = "1.4",
-    model_introspection: Callable[[str], Any] | None = None,
-) -> dict[str, Any]:
-    """Build the ``amplify_outputs.json`` object for validated backend output.
-
-    :param backend_output: the result of :func:`validate_backend_output`.
-    :param outputs_version: one of :data:`OUTPUTS_VERSIONS`.
-    :param model_introspection: turns ``amplifyApiModelSchemaS3Uri`` into the model introspection
-        dict; without it, ``data.model_introspection`` is left out.
-    """
-    check_outputs_version(outputs_version)
-    parts: list[Any] = []
-    if AUTH_KEY in backend_output:
-        parts.append(auth_contribution(backend_output[AUTH_KEY]["payload"], outputs_version))
-    if GRAPHQL_KEY in backend_output:
-        parts.append(data_contribution(backend_output[GRAPHQL_KEY]["payload"], model_introspection))
-    if STORAGE_KEY in backend_output:
-        parts.append(storage_contribution(backend_output[STORAGE_KEY]["payload"], outputs_version))
-    parts.append({"version": outputs_version})
-    if CUSTOM_KEY in backend_output:
-        parts.append(custom_contribution(backend_output[CUSTOM_KEY]["payload"]))
-    config: dict[str, Any] = {}
-    for part in parts:
-        _accumulate(config, part)
-    return config
-
-
-def check_outputs_version(outputs_version: str) -> None:
-    """Raise ValueError unless ``outputs_version`` is one the native engine writes.
-
-    :param outputs_version: the requested version, e.g. ``"1.4"``.
-    """
-    if outputs_version not in OUTPUTS_VERSIONS:
-        raise ValueError(
-            f"outputs_version={outputs_version!r} is not supported; valid: {', '.join(OUTPUTS_VERSIONS)}"
-        )
-
-
-# --- step 4: serialization ---------------------------------------------------------------------
-
-
-def render_outputs(config: Any) -> str:
-    """Serialize as the CLI writes ``amplify_outputs.json``: two-space JSON, no trailing newline.
-
-    :param config: the result of :func:`build_outputs`.
-    """
-    return js_json_stringify(config, 2)
-
-
-def generate_outputs(
-    metadata: str | None,
-    stack: Mapping[str, Any],
-    outputs_version: str = "1.4",
-    model_schema_loader: Callable[[str], str] | None = None,
+    *,
+    cloudformation: Any,
+    s3: Any,
 ) -> str:
-    """Template Metadata + DescribeStacks item (+ the model schema) -> the text of ``amplify_outputs.json``.
+    """The text of ``amplify_outputs.json`` for a deployed stack.
 
-    :param metadata: GetTemplateSummary ``Metadata``.
-    :param stack: the DescribeStacks ``Stacks[0]`` item.
-    :param outputs_version: one of :data:`OUTPUTS_VERSIONS`.
-    :param model_schema_loader: fetches the GraphQL model schema text for an ``s3://`` URI; required
-        when the backend has a data model.
+    :param stack_name: the backend's root stack (name or id).
+    :param outputs_version: one of :data:`~airflow_amplify.outputs.mapping.OUTPUTS_VERSIONS`.
+    :param cloudformation: a boto3 CloudFormation client.
+    :param s3: a boto3 S3 client (used only when the backend has a data model).
     """
     check_outputs_version(outputs_version)
-    backend_output = validate_backend_output(backend_output_from_stack(metadata, stack))
+    metadata, stack = read_stack(cloudformation, stack_name)
 
-    def introspect(uri: str) -> Any:
-        from airflow_amplify.hooks.model_introspection import model_introspection_from_schema
+    def load_schema(uri: str) -> str:
+        bucket, key = parse_s3_uri(uri)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body.decode("utf-8")
 
-        if model_schema_loader is None:
-            raise ValueError("the backend has a data model: a model_schema_loader is needed")
-        schema = model_schema_loader(uri)
-        if not schema:
-            raise AmplifyOutputsError("Error on parsing output schema")
-        return model_introspection_from_schema(schema)
+    return generate_outputs(metadata, stack, outputs_version, load_schema)
 
-    return render_outputs(build_outputs(backend_output, outputs_version, introspect))
+
+def generate_outputs_native(
+    stack_name: str,
+    outputs_version: str = "1.4",
+    out_dir: str | os.PathLike[str] = ".",
+    *,
+    aws_conn_id: str | None = "aws_default",
+    region_name: str | None = None,
+    session: Any = None,
+    cloudformation: Any = None,
+    s3: Any = None,
+    endpoint_url: str | None = None,
+) -> Path:
+    """Write ``<out_dir>/amplify_outputs.json`` for a stack, as ``ampx generate outputs`` does; return its path.
+
+    Clients come from (first match): ``cloudformation``/``s3`` given; a boto3 ``session``; the Airflow
+    connection ``aws_conn_id`` (through :class:`AmplifyOutputsHook`).
+
+    :param stack_name: the backend's root stack (name or id).
+    :param outputs_version: one of :data:`~airflow_amplify.outputs.mapping.OUTPUTS_VERSIONS`.
+    :param out_dir: the directory to write into (created if missing).
+    :param aws_conn_id: the Airflow AWS connection, used when no client or session is given.
+    :param region_name: the region of the stack; defaults to the connection's or session's.
+    :param session: a boto3 session to build clients from.
+    :param cloudformation: a ready boto3 CloudFormation client.
+    :param s3: a ready boto3 S3 client.
+    :param endpoint_url: an endpoint for clients built from ``session`` (tests, local worlds).
+    """
+    check_outputs_version(outputs_version)
+    if cloudformation is None or s3 is None:
+        if session is not None:
+            kwargs = {"region_name": region_name, "endpoint_url": endpoint_url}
+            cloudformation = cloudformation or session.client("cloudformation", **kwargs)
+            s3 = s3 or session.client("s3", **kwargs)
+        else:
+            hook = AmplifyOutputsHook(aws_conn_id=aws_conn_id, region_name=region_name)
+            cloudformation = cloudformation or hook.conn
+            s3 = s3 or hook.s3_client()
+    text = render_outputs_native(stack_name, outputs_version, cloudformation=cloudformation, s3=s3)
+    return write_outputs_file(text, out_dir)
+
+
+def write_outputs_file(text: str, out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``amplify_outputs.json`` (UTF-8, no trailing newline) into ``out_dir``; return its path.
+
+    :param text: the file's content.
+    :param out_dir: the directory (created if missing).
+    """
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory.resolve() / OUTPUTS_FILE_NAME
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    return path
+
+
+class AmplifyOutputsHook(AwsBaseHook):
+    """Generate ``amplify_outputs.json`` natively with an Airflow AWS connection.
+
+    Additional arguments (such as ``aws_conn_id`` and ``region_name``) are passed down to
+    :class:`~airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "cloudformation"
+        super().__init__(*args, **kwargs)
+
+    def generate_outputs(
+        self, stack_name: str, outputs_version: str = "1.4", out_dir: str | os.PathLike[str] = "."
+    ) -> Path:
+        """Write ``<out_dir>/amplify_outputs.json`` for ``stack_name``; return its path.
+
+        :param stack_name: the backend's root stack (name or id).
+        :param outputs_version: one of :data:`~airflow_amplify.outputs.mapping.OUTPUTS_VERSIONS`.
+        :param out_dir: the directory to write into (created if missing).
+        """
+        return generate_outputs_native(
+            stack_name, outputs_version, out_dir, cloudformation=self.conn, s3=self.s3_client()
+        )
+
+    def render_outputs(self, stack_name: str, outputs_version: str = "1.4") -> str:
+        """The text of ``amplify_outputs.json`` for ``stack_name``, without writing it.
+
+        :param stack_name: the backend's root stack (name or id).
+        :param outputs_version: one of :data:`~airflow_amplify.outputs.mapping.OUTPUTS_VERSIONS`.
+        """
+        return render_outputs_native(
+            stack_name, outputs_version, cloudformation=self.conn, s3=self.s3_client()
+        )
+
+    def s3_client(self) -> Any:
+        """An S3 client from the same connection (credentials, assumed role, endpoints, region)."""
+        from airflow_amplify.hooks._aws import client_like
+
+        return client_like(self, "s3")

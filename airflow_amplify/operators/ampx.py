@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_amplify.hooks.ampx import (
-    DEFAULT_AMPX_VERSION,
+from airflow_amplify.ampx.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES
+from airflow_amplify.ampx.errors import AmpxPreflightError
+from airflow_amplify.hooks.ampx import DEFAULT_AMPX_VERSION, AmpxHook
+from airflow_amplify.links.cloudformation import AmplifyStackLink
+from airflow_amplify.outputs.versions import (
     DEFAULT_OUTPUTS_VERSION,
-    AmpxHook,
-    AmpxPreflightError,
+    NATIVE_OUTPUTS_VERSIONS,
     outputs_file_name,
 )
-from airflow_amplify.hooks.dependency_cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES
-from airflow_amplify.links.cloudformation import AmplifyStackLink
 from airflow_amplify.validation import (
     check_directory_or_missing,
     require_text,
@@ -45,8 +45,8 @@ from airflow_amplify.validation import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_amplify.hooks.dependency_cache import NodeModulesCache
-    from airflow_amplify.hooks.git import AmplifySourceHook
+    from airflow_amplify.ampx.cache import NodeModulesCache
+    from airflow_amplify.hooks.source import AmplifySourceHook
 
 #: Engines that can produce amplify_outputs: ``auto`` (native when it can, ampx otherwise),
 #: ``native`` (Python, no Node) and ``ampx`` (the CLI).
@@ -116,9 +116,9 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
 
     The source is either ``project_dir`` (checked out by other means) or ``repo_url`` + ``ref``: a
     shallow fetch of that branch, tag or commit into a per-run workspace (credentials from
-    ``git_conn_id``, see :mod:`airflow_amplify.hooks.git`), removed after the deploy. Dependencies of a
+    ``git_conn_id``, see :mod:`airflow_amplify.hooks.source`), removed after the deploy. Dependencies of a
     checkout come from a per-worker cache keyed by the lock file and Node version
-    (:mod:`airflow_amplify.hooks.dependency_cache`), so the install runs only when the lock file changed.
+    (:mod:`airflow_amplify.ampx.cache`), so the install runs only when the lock file changed.
 
     Returns ``{"stack_name", "stack_arn", "stack_status", "outputs_file", "duration_seconds",
     "app_id", "branch_name", "region", "commit_id", "commit_message", "repo_url", "ref",
@@ -304,7 +304,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         hook.check_connection()
         hook.resolve_region()
         if self.repo_url is None:
-            from airflow_amplify.hooks.git import read_commit
+            from airflow_amplify.hooks.source import read_commit
 
             project_dir = str(Path(self.project_dir, self.subdir)) if self.subdir else str(self.project_dir)
             commit_id, commit_message = read_commit(project_dir)
@@ -328,7 +328,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
     @cached_property
     def source_hook(self) -> AmplifySourceHook:
         """The Git hook of ``repo_url`` mode (built on first use, never in ``__init__``)."""
-        from airflow_amplify.hooks.git import AmplifySourceHook
+        from airflow_amplify.hooks.source import AmplifySourceHook
 
         return AmplifySourceHook(
             git_conn_id=self.git_conn_id,
@@ -346,7 +346,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
     def _dependency_cache(self, checkout: bool) -> NodeModulesCache | None:
         from airflow.providers.common.compat.sdk import conf
 
-        from airflow_amplify.hooks.dependency_cache import NodeModulesCache
+        from airflow_amplify.ampx.cache import NodeModulesCache
 
         wanted = checkout if self.dependency_cache is None else bool(self.dependency_cache)
         if not wanted:
@@ -541,12 +541,10 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
 
     def _native_reason(self) -> str | None:
         """Why the native engine cannot produce this file, or None when it can."""
-        from airflow_amplify.hooks.outputs import OUTPUTS_VERSIONS
-
         if self.format != "json":
             return f"format {self.format!r} (the native engine writes json only)"
-        if str(self.outputs_version) not in OUTPUTS_VERSIONS:
-            return f"outputs version {self.outputs_version} (the native engine writes {', '.join(OUTPUTS_VERSIONS)})"
+        if str(self.outputs_version) not in NATIVE_OUTPUTS_VERSIONS:
+            return f"outputs version {self.outputs_version} (the native engine writes {', '.join(NATIVE_OUTPUTS_VERSIONS)})"
         return None
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -597,8 +595,8 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
 
     def _generate_native(self, stack_name: str) -> tuple[Path | None, str]:
         """Write the file natively; in ``auto`` mode, return (None, "ampx") for what only ampx supports."""
-        from airflow_amplify.hooks.native_outputs import AmplifyOutputsHook
-        from airflow_amplify.hooks.outputs import NativeOutputsUnsupportedError
+        from airflow_amplify.hooks.outputs import AmplifyOutputsHook
+        from airflow_amplify.outputs.errors import NativeOutputsUnsupportedError
 
         hook = AmplifyOutputsHook(
             aws_conn_id=self.aws_conn_id,

@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_amplify.ampx.project import amplify_branch_stack_name
 from airflow_amplify.hooks.cloudformation import (
     SETTLE_FAILED,
     SETTLE_IN_PROGRESS,
@@ -26,7 +27,6 @@ from airflow_amplify.hooks.cloudformation import (
     AmplifyStackHook,
     AmplifyStackNotFoundError,
     StackRollbackError,
-    amplify_branch_stack_name,
     settle_state,
     stack_changed_at,
     stack_summary,

@@ -11,7 +11,7 @@ that :class:`~airflow_amplify.hooks.ampx.AmpxHook` puts into the CLI's environme
     1. checks the Amplify app and branch exist in the target account (GetBranch), as the real
        stack's custom resource needs them;
     2. creates or updates the branch's root stack (name from
-       :func:`~airflow_amplify.hooks.cloudformation.amplify_branch_stack_name`) with a template whose
+       :func:`~airflow_amplify.ampx.project.amplify_branch_stack_name`) with a template whose
        ``Metadata`` has ``AWS::Amplify::Platform`` and ``AWS::Amplify::Auth`` entries and matching
        ``Outputs``, tagged ``created-by=amplify``, ``amplify:app-id``, ``amplify:branch-name``,
        ``amplify:deployment-type=branch``; the deployed commit (``git rev-parse HEAD`` of the working
@@ -19,7 +19,7 @@ that :class:`~airflow_amplify.hooks.ampx.AmpxHook` puts into the CLI's environme
        SSM parameter ``/amplify-standin/<app>/<branch>/deployed-commit``;
     3. links the branch to the stack (UpdateBranch ``backend.stackArn``), as the custom resource does;
     4. writes ``amplify_outputs.json`` into ``--outputs-out-dir`` (json format only) from the stack,
-       through :func:`airflow_amplify.hooks.outputs.generate_outputs`;
+       through :func:`airflow_amplify.outputs.mapping.generate_outputs`;
     5. prints ampx-like progress, and on failure an ampx-like error block, exit status 1.
 
 ``generate outputs (--app-id A --branch B | --stack S) [--out-dir D] [--outputs-version V]``
@@ -41,6 +41,14 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+# only modules that import no Airflow: a Celery worker of Airflow 3 hands a task's children
+# AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=airflow-db-not-allowed:///, and importing airflow there fails
+from airflow_amplify.ampx.project import amplify_branch_stack_name
+from airflow_amplify.outputs.mapping import generate_outputs
 
 BANNER = (
     "[stand-in ampx] airflow_amplify.testing.ampx_world, NOT @aws-amplify/backend-cli: it deploys a "
@@ -123,8 +131,6 @@ def branch_template(app_id: str, branch: str, region: str, commit: str | None) -
 
 
 def _session():
-    import boto3
-
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise StandInError("InvalidCredentialError", "No AWS region in AWS_REGION.", "Set AWS_REGION.")
@@ -146,8 +152,6 @@ def _commit() -> str | None:
 
 def write_outputs(cfn, stack_name: str, out_dir: str, outputs_version: str) -> Path:
     """Write ``amplify_outputs.json`` for a deployed stack, as ``ampx generate outputs`` does."""
-    from airflow_amplify.hooks.outputs import generate_outputs
-
     metadata = cfn.get_template_summary(StackName=stack_name).get("Metadata")
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     text = generate_outputs(metadata, stack, outputs_version)
@@ -159,10 +163,6 @@ def write_outputs(cfn, stack_name: str, out_dir: str, outputs_version: str) -> P
 
 def pipeline_deploy(args: argparse.Namespace) -> None:
     """Create or update the branch stack, link the branch to it, write the outputs file."""
-    from botocore.exceptions import ClientError
-
-    from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
-
     session = _session()
     region = session.region_name
     started = time.monotonic()
@@ -228,8 +228,6 @@ def pipeline_deploy(args: argparse.Namespace) -> None:
 
 def generate(args: argparse.Namespace) -> None:
     """``generate outputs``: the outputs file of a deployed stack (json only)."""
-    from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
-
     if args.format not in (None, "json"):
         raise StandInError("InvalidCommandInputError", f"The stand-in writes json only, not {args.format}.")
     if args.stack:

@@ -12,17 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from airflow_amplify.hooks.ampx import (
-    LOCK_HASH_MARKER,
+from airflow_amplify.ampx.errors import (
     AmpxCommandError,
-    AmpxHook,
     AmpxPreflightError,
     AmpxTimeoutError,
-    node_version_supported,
-    outputs_file_name,
     parse_ampx_error,
-    parse_node_version,
 )
+from airflow_amplify.ampx.project import LOCK_HASH_MARKER, node_version_supported, parse_node_version
+from airflow_amplify.hooks.ampx import AmpxHook
+from airflow_amplify.outputs.versions import outputs_file_name
 from airflow_amplify.testing.ampx import (
     SAMPLE_APP,
     write_fake_ampx,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.stub import Stubber
 
+from airflow_amplify.ampx.project import amplify_branch_stack_name
 from airflow_amplify.hooks.cloudformation import (
     SETTLE_FAILED,
     SETTLE_IN_PROGRESS,
@@ -20,7 +21,6 @@ from airflow_amplify.hooks.cloudformation import (
     SETTLE_UNKNOWN,
     AmplifyStackHook,
     AmplifyStackNotFoundError,
-    amplify_branch_stack_name,
     first_failures,
     settle_state,
     stack_summary,

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_amplify.hooks.ampx import AmpxCommandError, AmpxHook
-from airflow_amplify.hooks.dependency_cache import NodeModulesCache, cache_key, default_cache_dir
+from airflow_amplify.ampx.cache import NodeModulesCache, cache_key, default_cache_dir
+from airflow_amplify.ampx.errors import AmpxCommandError
+from airflow_amplify.hooks.ampx import AmpxHook
 
 #: An "install" that writes node_modules/pkg/index.js and counts its runs in $INSTALL_COUNT.
 INSTALL = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_amplify.hooks.git import (
+from airflow_amplify.hooks.source import (
     AmplifySourceHook,
     GitAuthenticationError,
     GitRefNotFoundError,

@@ -8,19 +8,8 @@ import math
 import pytest
 from botocore.stub import Stubber
 
-from airflow_amplify.hooks._jscompat import (
-    UNDEFINED,
-    js_json_parse,
-    js_json_stringify,
-    js_number_to_string,
-    js_parse_int,
-    semver_coerce,
-)
-from airflow_amplify.hooks._pluralize import plural
-from airflow_amplify.hooks.model_introspection import ModelIntrospectionError, model_introspection_from_schema
-from airflow_amplify.hooks.native_outputs import AmplifyOutputsHook, generate_outputs_native, parse_s3_uri
-from airflow_amplify.hooks.outputs import (
-    OUTPUTS_VERSIONS,
+from airflow_amplify.hooks.outputs import AmplifyOutputsHook, generate_outputs_native, parse_s3_uri
+from airflow_amplify.outputs.errors import (
     AmplifyOutputsNotFoundError,
     BackendOutputSchemaError,
     DeploymentInProgressError,
@@ -29,10 +18,22 @@ from airflow_amplify.hooks.outputs import (
     OutputEntryAlreadyExistsError,
     StackDoesNotExistError,
     VersionMismatchError,
-    build_outputs,
-    generate_outputs,
-    render_outputs,
 )
+from airflow_amplify.outputs.jscompat import (
+    UNDEFINED,
+    js_json_parse,
+    js_json_stringify,
+    js_number_to_string,
+    js_parse_int,
+    semver_coerce,
+)
+from airflow_amplify.outputs.mapping import build_outputs, generate_outputs, render_outputs
+from airflow_amplify.outputs.model_introspection import (
+    ModelIntrospectionError,
+    model_introspection_from_schema,
+)
+from airflow_amplify.outputs.pluralize import plural
+from airflow_amplify.outputs.versions import NATIVE_OUTPUTS_VERSIONS
 from tests.hooks.outputs_shapes import AUTH_FULL, AUTH_MINIMAL, DATA, STORAGE, create_stack, shape
 
 
@@ -127,7 +128,7 @@ def test_auth_full_for_version_1_4_has_every_feature():
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("version", OUTPUTS_VERSIONS)
+@pytest.mark.parametrize("version", NATIVE_OUTPUTS_VERSIONS)
 def test_groups_from_1_3_and_passwordless_from_1_4(version):
     auth = outputs_for(version, auth=AUTH_FULL)["auth"]
     assert ("groups" in auth) is (version in ("1.3", "1.4", "1.5"))
@@ -161,7 +162,7 @@ def test_data_section_and_model_introspection_from_the_schema_loader():
     ]
 
 
-@pytest.mark.parametrize("version", OUTPUTS_VERSIONS)
+@pytest.mark.parametrize("version", NATIVE_OUTPUTS_VERSIONS)
 def test_storage_buckets_from_1_1_and_paths_from_1_2(version):
     storage = outputs_for(version, storage=STORAGE)["storage"]
     assert storage["bucket_name"] == "amplify-media-bucket-1"

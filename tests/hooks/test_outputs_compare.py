@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from airflow_amplify.hooks.native_outputs import generate_outputs_native
-from airflow_amplify.hooks.outputs import AmplifyOutputsError
+from airflow_amplify.hooks.outputs import generate_outputs_native
+from airflow_amplify.outputs.errors import AmplifyOutputsError
 from airflow_amplify.testing.client import WorldClient
 from tests.hooks.outputs_shapes import create_stack, shape
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from airflow_amplify.hooks.ampx import AmpxCommandError, AmpxPreflightError
-from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+from airflow_amplify.ampx.errors import AmpxCommandError, AmpxPreflightError
+from airflow_amplify.ampx.project import amplify_branch_stack_name
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
 from airflow_amplify.testing.ampx import (
     SAMPLE_APP,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_amplify.hooks.ampx import AmpxCommandError
-from airflow_amplify.hooks.git import GitAuthenticationError, GitRefNotFoundError
+from airflow_amplify.ampx.errors import AmpxCommandError
+from airflow_amplify.hooks.source import GitAuthenticationError, GitRefNotFoundError
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator
 from airflow_amplify.operators.ampx import AmplifyPipelineDeployOperator
 from airflow_amplify.testing.ampx import write_fake_ampx
@@ -150,7 +150,7 @@ def test_commit_templates_render_from_xcom():
 def test_project_dir_in_a_work_tree_reports_its_commit(
     world, production_app, remote, fake_ampx, tmp_path, task_context
 ):
-    from airflow_amplify.hooks.git import AmplifySourceHook
+    from airflow_amplify.hooks.source import AmplifySourceHook
 
     source = AmplifySourceHook(repo_url=remote.url).checkout("feature/x", workspace=tmp_path / "mine")
     result = deploy_op(production_app, fake_ampx, tmp_path, project_dir=source.project_dir).execute(

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from airflow_amplify.hooks.outputs import AmplifyOutputsError, generate_outputs
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator
+from airflow_amplify.outputs.errors import AmplifyOutputsError
+from airflow_amplify.outputs.mapping import generate_outputs
 from airflow_amplify.testing.ampx import write_fake_ampx
 from tests.hooks.outputs_shapes import create_stack, shape
 

@@ -355,7 +355,7 @@ def test_backend_stack_rollback_fails_stack_settled_naming_the_failing_resource(
 ):
     """The release DAG's ``staging.stack_settled`` waits (deferrable) on a branch stack whose update
     rolls back: the task fails with the stack's final status and the resource that failed."""
-    from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+    from airflow_amplify.ampx.project import amplify_branch_stack_name
 
     started = time.monotonic()
     app_id = staging_app["app_id"]

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 
+from airflow_amplify.ampx.project import amplify_branch_stack_name
 from airflow_amplify.hooks.cloudformation import (
     AmplifyStackNotFoundError,
     StackRollbackError,
-    amplify_branch_stack_name,
 )
 from airflow_amplify.links.cloudformation import AmplifyStackLink
 from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
-from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
-from airflow_amplify.hooks.outputs import generate_outputs
+from airflow_amplify.ampx.project import amplify_branch_stack_name
+from airflow_amplify.outputs.mapping import generate_outputs
 from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID
 from airflow_amplify.testing.ampx_world import BANNER, write_world_ampx
 
@@ -20,12 +21,12 @@ def run_ampx(amplify_world, tmp_path):
     path = write_world_ampx(tmp_path / "bin")
     (tmp_path / "project").mkdir()
 
-    def run(*args: str, account_id: str = PRODUCTION_ACCOUNT_ID) -> subprocess.CompletedProcess:
+    def run(*args: str, account_id: str = PRODUCTION_ACCOUNT_ID, **extra: str) -> subprocess.CompletedProcess:
         creds = amplify_world.credentials(account_id)
         env = {
+            **extra,
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", "/tmp"),
-            "AIRFLOW_HOME": os.environ["AIRFLOW_HOME"],
             "CI": "1",
             "AWS_REGION": amplify_world.region,
             "AWS_ENDPOINT_URL": amplify_world.url,
@@ -89,3 +90,35 @@ def test_generate_outputs_reads_the_deployed_stack(run_ampx, production_app, tmp
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads((tmp_path / "amplify_outputs.json").read_text())["version"] == "1.4"
+
+
+def test_stand_in_needs_nothing_of_airflow(run_ampx, production_app, tmp_path):
+    """A Celery worker of Airflow 3 hands task children a database URL that makes importing airflow fail."""
+    blocker = tmp_path / "no-airflow"
+    (blocker / "airflow").mkdir(parents=True)
+    (blocker / "airflow" / "__init__.py").write_text(
+        "raise ImportError('the stand-in ampx imported airflow')\n"
+    )
+    app_id = production_app["app_id"]
+    result = run_ampx(
+        "pipeline-deploy",
+        "--branch",
+        "main",
+        "--app-id",
+        app_id,
+        "--outputs-out-dir",
+        str(tmp_path / "out"),
+        PYTHONPATH=str(blocker),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="airflow-db-not-allowed:///",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "out" / "amplify_outputs.json").read_text())["version"] == "1.4"
+    # the control: with the blocker on the path, importing airflow does fail in such a child
+    control = subprocess.run(
+        [sys.executable, "-c", "import airflow"],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(blocker)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert control.returncode != 0 and "the stand-in ampx imported airflow" in control.stderr

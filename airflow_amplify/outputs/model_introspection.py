@@ -6,7 +6,7 @@ records its ``s3://`` URI in the ``amplifyApiModelSchemaS3Uri`` stack output. Th
 into the model introspection document with @aws-amplify/appsync-modelgen-plugin (target
 ``introspection``, transformer v2, custom primary keys respected, timestamps added). This module
 reproduces that result for the features listed in :data:`SUPPORTED_FEATURES`; anything else raises
-:class:`~airflow_amplify.hooks.outputs.NativeOutputsUnsupportedError` naming the feature, so engine
+:class:`~airflow_amplify.outputs.mapping.NativeOutputsUnsupportedError` naming the feature, so engine
 ``auto`` can fall back to the CLI.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from airflow_amplify.hooks._jscompat import UNDEFINED, js_json_stringify, js_keys, js_truthy
-from airflow_amplify.hooks._pluralize import plural
-from airflow_amplify.hooks.outputs import AmplifyOutputsError, NativeOutputsUnsupportedError
+from airflow_amplify.outputs.errors import AmplifyOutputsError, NativeOutputsUnsupportedError
+from airflow_amplify.outputs.jscompat import UNDEFINED, js_json_stringify, js_keys, js_truthy
+from airflow_amplify.outputs.pluralize import plural
 
 SUPPORTED_FEATURES = (
     "@model types (fields, lists, required, enums, non-model types, timestamps)",
