@@ -25,6 +25,8 @@ JOB_TERMINAL_STATUSES = JOB_SUCCESS_STATUSES | JOB_FAILURE_STATUSES
 JOB_QUEUED_STATUSES = frozenset({"CREATED", "PENDING"})
 #: Statuses in which a job holds a build slot.
 JOB_RUNNING_STATUSES = frozenset({"PROVISIONING", "RUNNING", "CANCELLING"})
+#: The status of a job that waits for its branch's running job: an incoming webhook merges into it.
+JOB_PENDING_STATUS = "PENDING"
 JOB_TYPES = ("RELEASE", "RETRY", "MANUAL", "WEB_HOOK")
 
 
@@ -49,6 +51,16 @@ def job_phase(status: str) -> str:
 
 # --- CloudFormation stacks --------------------------------------------------------------------
 
+#: Root-stack statuses that open a new stack operation (every event after one belongs to it).
+STACK_OPERATION_START_STATUSES = frozenset(
+    {
+        "CREATE_IN_PROGRESS",
+        "UPDATE_IN_PROGRESS",
+        "DELETE_IN_PROGRESS",
+        "IMPORT_IN_PROGRESS",
+        "REVIEW_IN_PROGRESS",
+    }
+)
 STACK_SUCCESS_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
 #: Terminal states that mean the last deploy did not take effect.
 STACK_FAILURE_STATUSES = frozenset(
@@ -70,6 +82,11 @@ STACK_FAILURE_STATUSES = frozenset(
 def stack_is_in_progress(status: str) -> bool:
     """Return True for every ``*_IN_PROGRESS`` status (including cleanup and review)."""
     return status.endswith("_IN_PROGRESS")
+
+
+def resource_is_failed(status: str) -> bool:
+    """Return True for a resource event that failed (``CREATE_FAILED``, ``UPDATE_FAILED`` ...)."""
+    return status.endswith("_FAILED")
 
 
 def stack_is_failed(status: str) -> bool:

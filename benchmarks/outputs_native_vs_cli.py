@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from airflow_amplify.hooks.outputs import generate_outputs_native
-from airflow_amplify.testing.client import WorldClient
-from airflow_amplify.testing.server import WorldServer
+from airflow_amplify.testing.world.client import WorldClient
+from airflow_amplify.testing.world.server import WorldServer
 from tests.hooks.outputs_shapes import create_stack, shape
 
 STACK = "amplify-bench-main-branch-0123456789"

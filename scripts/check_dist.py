@@ -20,10 +20,12 @@ CHECKOUT_ONLY = ("tests/", "demo/", "dags/", "benchmarks/", "sample-app/", "docs
 WHEEL_MUST_HAVE = (
     "airflow_amplify/__init__.py",
     "airflow_amplify/py.typed",
-    "airflow_amplify/waiters/amplify.json",
+    "airflow_amplify/outputs/mapping.py",
+    "airflow_amplify/ampx/project.py",
     "airflow_amplify/waiters/cloudformation.json",
     "airflow_amplify/testing/__init__.py",
     "airflow_amplify/testing/pytest_plugin.py",
+    "airflow_amplify/testing/world/server.py",
 )
 
 

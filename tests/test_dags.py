@@ -167,7 +167,7 @@ def test_release_deploys_the_same_commit_to_both_accounts_and_a_failed_wait_reat
 ):
     from airflow_amplify.ampx.project import amplify_branch_stack_name
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
-    from airflow_amplify.testing.git import make_remote
+    from tests.fakes.git import make_remote
 
     remote = make_remote(tmp_path / "git")
     staging = amplify_world.seed_app("shop", ("main",), account_id=STAGING_ACCOUNT_ID)
@@ -224,7 +224,7 @@ def test_release_deploys_the_same_commit_to_both_accounts_and_a_failed_wait_reat
 def test_release_of_a_non_release_branch_deploys_the_backend_only(amplify_world, tmp_path, airflow_db):
     from airflow_amplify.ampx.project import amplify_branch_stack_name
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
-    from airflow_amplify.testing.git import make_remote
+    from tests.fakes.git import make_remote
 
     remote = make_remote(tmp_path / "git")
     staging = amplify_world.seed_app("shop", ("main", "feature/x"), account_id=STAGING_ACCOUNT_ID)

@@ -159,7 +159,7 @@ def test_world_seed_sets_the_variable_the_example_dag_reads():
 
     seed = _compose()["services"]["aws-world-seed"]
     script = "\n".join(seed["command"])
-    assert "python -m airflow_amplify.testing.seed --url http://aws-world:5055" in script
+    assert "python -m airflow_amplify.testing.world.seed --url http://aws-world:5055" in script
     assert f'airflow variables set {variable} "$${{app_id}}"' in script
     assert seed["depends_on"]["aws-world"] == {"condition": "service_healthy"}
     # An AIRFLOW_VAR_ line would hide the seeded value: .env.example must not set it.

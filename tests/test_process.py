@@ -14,8 +14,8 @@ import pytest
 from airflow_amplify._process import ProcessRunner, child_env, env_name_allowed
 from airflow_amplify.hooks.ampx import AmpxHook
 from airflow_amplify.hooks.source import AmplifySourceHook, read_commit
-from airflow_amplify.testing.ampx import write_fake_project
-from airflow_amplify.testing.git import make_remote
+from tests.fakes.ampx import write_fake_project
+from tests.fakes.git import make_remote
 
 #: What a Celery or Kubernetes worker of Airflow 3 carries in its environment, none of it for a child.
 WORKER_SECRETS = {

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+class OtherServiceClientsMixin:
+    """boto3 clients for services other than the hook's ``client_type``, from the same connection.
 
-def client_like(hook: AwsBaseHook, client_type: str) -> Any:
-    """A boto3 client for another service from the same connection as ``hook``.
-
-    Same credentials (assumed role included), per-service endpoints, region, SSL verification and
-    botocore configuration.
-
-    :param hook: the hook whose connection to reuse.
-    :param client_type: the boto3 service name, e.g. ``s3``.
+    One boto3 session per hook (one AssumeRole for an assume-role connection); each client gets the
+    connection's per-service endpoint, region, SSL verification and botocore configuration. Mix into
+    an ``AwsBaseHook`` subclass.
     """
-    return AwsBaseHook(
-        aws_conn_id=hook.aws_conn_id,
-        region_name=hook.region_name,
-        verify=hook.verify,
-        config=hook.config,
-        client_type=client_type,
-    ).conn
+
+    @cached_property
+    def session(self) -> Any:
+        """The hook's boto3 session (assumed role included)."""
+        return self.get_session(region_name=self.region_name)  # type: ignore[attr-defined]
+
+    def client_for(self, service: str) -> Any:
+        """A boto3 client for ``service`` (cached on the hook).
+
+        :param service: the boto3 service name, e.g. ``s3``.
+        """
+        clients = self.__dict__.setdefault("_service_clients", {})
+        if service not in clients:
+            clients[service] = self.session.client(
+                service_name=service,
+                endpoint_url=self.conn_config.get_service_endpoint_url(service),  # type: ignore[attr-defined]
+                config=self.config,  # type: ignore[attr-defined]
+                verify=self.verify,  # type: ignore[attr-defined]
+            )
+        return clients[service]

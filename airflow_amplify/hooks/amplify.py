@@ -14,13 +14,19 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
 
-from airflow_amplify.statuses import JOB_FAILURE_STATUSES, JOB_STATUSES, job_is_terminal, job_phase
+from airflow_amplify.statuses import (
+    JOB_FAILURE_STATUSES,
+    JOB_STATUSES,
+    JOB_SUCCESS_STATUSES,
+    job_is_terminal,
+    job_phase,
+)
+from airflow_amplify.timestamps import to_epoch, to_iso
 
 #: Error codes and HTTP statuses that mean "try again later", not "the wait is over".
 TRANSIENT_ERROR_CODES = frozenset(
@@ -64,16 +70,6 @@ def job_console_url(
     )
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    import pendulum
-
-    return pendulum.from_timestamp(float(value)).isoformat()
-
-
 def job_summary(job: dict[str, Any], app_id: str, branch_name: str, region: str) -> dict[str, Any]:
     """The XCom-safe summary of a job (GetJob's ``job``, or a ``jobSummary``)."""
     summary = job.get("summary", job)
@@ -83,8 +79,8 @@ def job_summary(job: dict[str, Any], app_id: str, branch_name: str, region: str)
         "job_id": summary["jobId"],
         "job_type": summary.get("jobType"),
         "status": summary.get("status"),
-        "start_time": _iso(summary.get("startTime")),
-        "end_time": _iso(summary.get("endTime")),
+        "start_time": to_iso(summary.get("startTime")),
+        "end_time": to_iso(summary.get("endTime")),
         "commit_id": summary.get("commitId"),
         "console_url": job_console_url(region, app_id, branch_name, summary["jobId"]),
     }
@@ -163,12 +159,12 @@ class JobWatch:
         self.errors = 0
         summary = job["summary"]
         status = summary["status"]
-        started = _epoch(summary.get("startTime")) or now
+        started = to_epoch(summary.get("startTime")) or now
         if self.queued_since is None:
             self.queued_since = started
         steps = job.get("steps") or []
         if steps and self.running_since is None:
-            self.running_since = _epoch(steps[0].get("startTime"))
+            self.running_since = to_epoch(steps[0].get("startTime"))
         if job_phase(status) == "running" and self.running_since is None:
             self.running_since = now
         changed = status != self.last_status
@@ -189,7 +185,7 @@ class JobWatch:
                 self.last_steps[name] = step_status
                 duration = ""
                 if step.get("endTime") and step.get("startTime"):
-                    duration = f" after {_epoch(step['endTime']) - _epoch(step['startTime']):.1f} s"
+                    duration = f" after {to_epoch(step['endTime']) - to_epoch(step['startTime']):.1f} s"
                 log.info("%s: step %s %s%s", self.describe(), name, step_status, duration)
                 changed = True
         self.polls_since_change = 0 if changed else self.polls_since_change + 1
@@ -247,18 +243,10 @@ class JobWatch:
         return grown
 
 
-def _epoch(value: Any) -> float | None:
-    if value is None:
-        return None
-    if hasattr(value, "timestamp"):
-        return value.timestamp()
-    return float(value)
-
-
 def failure_reason(job: dict[str, Any], describe: str) -> str:
     """One line naming the job, its status, the failing step and the step's statusReason."""
     status = job["summary"]["status"]
-    failed = [s for s in job.get("steps") or [] if s.get("status") in ("FAILED", "CANCELLED")]
+    failed = [s for s in job.get("steps") or [] if s.get("status") in JOB_FAILURE_STATUSES]
     if failed:
         step = failed[0]
         reason = step.get("statusReason") or "no status reason given"
@@ -279,12 +267,6 @@ class AmplifyHook(AwsBaseHook):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "amplify"
         super().__init__(*args, **kwargs)
-
-    @property
-    def waiter_path(self) -> Path:
-        return Path(__file__).parent.parent / "waiters" / "amplify.json"
-
-    # jobs
 
     def start_job(
         self,
@@ -414,7 +396,7 @@ class AmplifyHook(AwsBaseHook):
         """
         durations = []
         for summary in self.list_jobs(app_id, branch_name, max_items=20):
-            if summary["status"] != "SUCCEED":
+            if summary["status"] not in JOB_SUCCESS_STATUSES:
                 continue
             job = self.get_job(app_id, branch_name, summary["jobId"])
             steps = job.get("steps") or []
@@ -458,7 +440,7 @@ class AmplifyHook(AwsBaseHook):
     def describe_failure(self, outcome: JobOutcome, lines: int = 50) -> str:
         """The error text for a failed job: job, step, statusReason and the failing step's log tail."""
         message = outcome.message
-        steps = [s for s in outcome.job.get("steps") or [] if s.get("status") in ("FAILED", "CANCELLED")]
+        steps = [s for s in outcome.job.get("steps") or [] if s.get("status") in JOB_FAILURE_STATUSES]
         steps = steps or (outcome.job.get("steps") or [])[-1:]
         if lines and steps and steps[0].get("logUrl"):
             step = steps[0]

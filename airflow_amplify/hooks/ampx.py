@@ -43,6 +43,10 @@ from airflow_amplify.ampx.project import (
     node_version_supported,
     parse_node_version,
 )
+from airflow_amplify.hooks._aws import OtherServiceClientsMixin
+from airflow_amplify.hooks.cloudformation import describe_stack
+from airflow_amplify.statuses import stack_is_in_progress
+from airflow_amplify.validation import ensure_connection_exists
 
 if TYPE_CHECKING:
     from airflow_amplify.ampx.cache import NodeModulesCache
@@ -80,7 +84,7 @@ class AmpxResult:
 # --- the hook ---------------------------------------------------------------------------------
 
 
-class AmpxHook(AwsBaseHook):
+class AmpxHook(OtherServiceClientsMixin, AwsBaseHook):
     """Run the Amplify Gen 2 CLI (``ampx``) with the credentials of an Airflow AWS connection.
 
     The credentials (assumed-role session credentials included) are resolved with
@@ -109,7 +113,7 @@ class AmpxHook(AwsBaseHook):
         kill_grace_seconds: float = 10.0,
         **kwargs: Any,
     ):
-        kwargs.setdefault("client_type", "cloudformation")
+        kwargs.setdefault("client_type", "sts")  # the preflight's first call; other services: client_for()
         super().__init__(*args, **kwargs)
         self.ampx_version = ampx_version
         self.ampx_path = ampx_path
@@ -122,27 +126,13 @@ class AmpxHook(AwsBaseHook):
     # --- connection and environment ---------------------------------------------------------
 
     def check_connection(self) -> None:
-        """Fail clearly when ``aws_conn_id`` names a connection that does not exist.
+        """Fail clearly when ``aws_conn_id`` names a connection that does not exist or is not an AWS one.
 
         ``AwsBaseHook`` quietly falls back to the worker's own credentials in that case, which would
         deploy into whatever account the worker happens to be in.
         """
-        if not self.aws_conn_id:
-            return
-        from airflow.exceptions import AirflowNotFoundException
-
-        from airflow_amplify.validation import check_aws_connection_type
-
         try:
-            conn = self.get_connection(self.aws_conn_id)
-        except AirflowNotFoundException as err:
-            raise AmpxPreflightError(
-                "connection",
-                f"aws_conn_id={self.aws_conn_id!r}: no such Airflow connection. Create an AWS connection "
-                "with this id (for the target account), or pass the id of an existing one.",
-            ) from err
-        try:
-            check_aws_connection_type(self.aws_conn_id, conn.conn_type)
+            ensure_connection_exists(self.aws_conn_id)
         except ValueError as err:
             raise AmpxPreflightError("connection", str(err)) from None
 
@@ -403,18 +393,6 @@ class AmpxHook(AwsBaseHook):
         """The target account (STS GetCallerIdentity with the connection's credentials)."""
         return self.client_for("sts").get_caller_identity()["Account"]
 
-    def client_for(self, service: str):
-        """A boto3 client for ``service`` from this hook's connection (same credentials, region, endpoints)."""
-        clients = self.__dict__.setdefault("_clients", {})
-        if service not in clients:
-            clients[service] = self.session.client(
-                service_name=service,
-                endpoint_url=self.conn_config.get_service_endpoint_url(service),
-                config=self.config,
-                verify=self.verify,
-            )
-        return clients[service]
-
     def check_project(self, project_dir: str | os.PathLike[str], require_lockfile: bool = True) -> Path:
         """Check that ``project_dir`` is an Amplify Gen 2 project; return its backend entry file."""
         path = Path(project_dir)
@@ -516,16 +494,7 @@ class AmpxHook(AwsBaseHook):
 
     def describe_stack(self, stack_name: str) -> dict[str, Any] | None:
         """The stack's DescribeStacks entry, or None when it does not exist."""
-        from botocore.exceptions import ClientError
-
-        cfn = self.client_for("cloudformation")
-        try:
-            stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
-        except ClientError as err:
-            if "does not exist" in str(err):
-                return None
-            raise
-        return stacks[0] if stacks else None
+        return describe_stack(self.client_for("cloudformation"), stack_name)
 
     def check_stack_not_in_progress(
         self,
@@ -542,8 +511,6 @@ class AmpxHook(AwsBaseHook):
         :param max_wait_seconds: how long to wait before failing.
         :return: the stack's status, or None when it does not exist yet.
         """
-        from airflow_amplify.statuses import stack_is_in_progress
-
         deadline = time.monotonic() + max_wait_seconds
         while True:
             stack = self.describe_stack(stack_name)

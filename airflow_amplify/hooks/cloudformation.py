@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,14 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import AirflowException
 from botocore.exceptions import ClientError
 
-from airflow_amplify.statuses import STACK_SUCCESS_STATUSES, stack_is_failed, stack_is_in_progress
+from airflow_amplify.statuses import (
+    STACK_OPERATION_START_STATUSES,
+    STACK_SUCCESS_STATUSES,
+    resource_is_failed,
+    stack_is_failed,
+    stack_is_in_progress,
+)
+from airflow_amplify.timestamps import to_datetime
 
 # --- reading a stack ------------------------------------------------------------------------
 
@@ -31,19 +38,9 @@ SETTLE_FAILED = "failed"
 SETTLE_UNKNOWN = "unknown"
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
 def stack_changed_at(stack: dict[str, Any]) -> datetime | None:
     """When the stack last changed: the latest of its creation, last update and deletion times."""
-    times = [_aware(stack.get(key)) for key in ("CreationTime", "LastUpdatedTime", "DeletionTime")]
+    times = [to_datetime(stack.get(key)) for key in ("CreationTime", "LastUpdatedTime", "DeletionTime")]
     present = [t for t in times if t is not None]
     return max(present) if present else None
 
@@ -68,7 +65,7 @@ def settle_state(stack: dict[str, Any] | None, changed_since: datetime | None = 
     if status not in STACK_SUCCESS_STATUSES and not stack_is_failed(status):
         return SETTLE_UNKNOWN
     changed_at = stack_changed_at(stack)
-    since = _aware(changed_since)
+    since = to_datetime(changed_since)
     if since is not None and changed_at is not None and changed_at < since:
         return SETTLE_STALE
     return SETTLE_SUCCEEDED if status in STACK_SUCCESS_STATUSES else SETTLE_FAILED
@@ -81,7 +78,7 @@ def stack_outputs(stack: dict[str, Any]) -> dict[str, str]:
 
 def stack_summary(stack: dict[str, Any]) -> dict[str, Any]:
     """What the sensor returns (and pushes to XCom): id, name, status, last updated time (ISO 8601), outputs."""
-    updated = _aware(stack.get("LastUpdatedTime")) or _aware(stack.get("CreationTime"))
+    updated = to_datetime(stack.get("LastUpdatedTime")) or to_datetime(stack.get("CreationTime"))
     return {
         "stack_id": stack["StackId"],
         "stack_name": stack["StackName"],
@@ -99,6 +96,21 @@ def is_stack_missing_error(error: Exception) -> bool:
 
 
 # --- failures -------------------------------------------------------------------------------
+
+
+def describe_stack(cloudformation: Any, stack_name: str) -> dict[str, Any] | None:
+    """The DescribeStacks entry of a stack, or None if it does not exist.
+
+    :param cloudformation: a boto3 CloudFormation client.
+    :param stack_name: stack name or stack id (ARN).
+    """
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        if is_stack_missing_error(error):
+            return None
+        raise
+    return stacks[0] if stacks else None
 
 
 class StackRollbackError(AirflowException):
@@ -132,16 +144,6 @@ class StackFailure:
         return f"{' > '.join(self.path)} ({self.resource_type}) {self.status}: {self.reason or 'no reason given'}"
 
 
-#: Root-stack statuses that open a new stack operation (everything after belongs to it).
-_OPERATION_STARTS = frozenset(
-    {
-        "CREATE_IN_PROGRESS",
-        "UPDATE_IN_PROGRESS",
-        "DELETE_IN_PROGRESS",
-        "IMPORT_IN_PROGRESS",
-        "REVIEW_IN_PROGRESS",
-    }
-)
 #: Reasons CloudFormation gives to resources it stopped because something else failed.
 _CANCELLED = re.compile(r"cancell?ed|^Resource (creation|update|deletion) cancelled", re.IGNORECASE)
 _NESTED_STACK = "AWS::CloudFormation::Stack"
@@ -157,7 +159,7 @@ def last_operation_events(events: list[dict[str, Any]], stack_name: str) -> list
     for event in events:
         operation.append(event)
         is_root = event.get("LogicalResourceId") == stack_name and event.get("ResourceType") == _NESTED_STACK
-        if is_root and event.get("ResourceStatus") in _OPERATION_STARTS:
+        if is_root and event.get("ResourceStatus") in STACK_OPERATION_START_STATUSES:
             break
     return list(reversed(operation))
 
@@ -174,7 +176,7 @@ def first_failures(events: list[dict[str, Any]], stack_name: str, limit: int = 5
     failed = [
         e
         for e in last_operation_events(events, stack_name)
-        if str(e.get("ResourceStatus", "")).endswith("_FAILED") and e.get("LogicalResourceId") != stack_name
+        if resource_is_failed(str(e.get("ResourceStatus", ""))) and e.get("LogicalResourceId") != stack_name
     ]
     causes = [e for e in failed if not _CANCELLED.search(e.get("ResourceStatusReason") or "")]
     return (causes or failed)[:limit]
@@ -197,8 +199,8 @@ def format_failure(stack: dict[str, Any] | None, stack_name: str, failures: list
 class AmplifyStackHook(AwsBaseHook):
     """Read Amplify branch backend stacks: status, outputs, and why a deploy failed.
 
-    Uses the ``cloudformation`` client and ships its own waiters (``stack_settled``,
-    ``stack_deleted``) in ``airflow_amplify/waiters/cloudformation.json``.
+    Uses the ``cloudformation`` client and ships its own waiter (``stack_settled``,
+    used by the trigger) in ``airflow_amplify/waiters/cloudformation.json``.
 
     Additional arguments (such as ``aws_conn_id``) may be specified and are passed down to the
     underlying AwsBaseHook.
@@ -216,17 +218,11 @@ class AmplifyStackHook(AwsBaseHook):
         return Path(__file__).resolve().parents[1] / "waiters" / "cloudformation.json"
 
     def describe_stack(self, stack_name: str) -> dict[str, Any] | None:
-        """The stack as DescribeStacks returns it, or None if it does not exist.
+        """The stack's DescribeStacks entry, or None if it does not exist.
 
         :param stack_name: stack name or stack id (ARN).
         """
-        try:
-            stacks = self.conn.describe_stacks(StackName=stack_name)["Stacks"]
-        except ClientError as error:
-            if is_stack_missing_error(error):
-                return None
-            raise
-        return stacks[0] if stacks else None
+        return describe_stack(self.conn, stack_name)
 
     def get_stack_status(self, stack_name: str) -> str | None:
         """The stack's status, or None if it does not exist.
@@ -260,7 +256,7 @@ class AmplifyStackHook(AwsBaseHook):
                 is_root = (
                     event.get("LogicalResourceId") == name and event.get("ResourceType") == _NESTED_STACK
                 )
-                if (is_root and event.get("ResourceStatus") in _OPERATION_STARTS) or len(
+                if (is_root and event.get("ResourceStatus") in STACK_OPERATION_START_STATUSES) or len(
                     events
                 ) >= max_events:
                     return events
@@ -296,7 +292,7 @@ class AmplifyStackHook(AwsBaseHook):
                 if inner:
                     failures += inner
                     continue
-            timestamp = _aware(event.get("Timestamp"))
+            timestamp = to_datetime(event.get("Timestamp"))
             failures.append(
                 StackFailure(
                     path=here,

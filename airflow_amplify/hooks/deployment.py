@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, mask_secret
 
+from airflow_amplify.hooks._aws import OtherServiceClientsMixin
 from airflow_amplify.hooks.amplify import AmplifyHook, register_webhook_secret
 from airflow_amplify.validation import parse_s3_url
 
@@ -162,7 +163,7 @@ def register_presigned_url_secret(url: str) -> None:
 # --- the hook ------------------------------------------------------------------------------
 
 
-class AmplifyDeploymentHook(AmplifyHook):
+class AmplifyDeploymentHook(OtherServiceClientsMixin, AmplifyHook):
     """Amplify calls for branch setup and manual deployments (apps without a Git repository).
 
     Webhook URLs and presigned upload URLs are registered with the secrets masker as soon as
@@ -302,12 +303,6 @@ class AmplifyDeploymentHook(AmplifyHook):
 
     # S3 sources
 
-    def s3_client(self) -> Any:
-        """An S3 client from the same connection (credentials, assumed role, endpoints, region)."""
-        from airflow_amplify.hooks._aws import client_like
-
-        return client_like(self, "s3")
-
     def check_s3_source(self, source_url: str, source_url_type: str) -> str | None:
         """Whether an S3 source exists: the object for ZIP, at least one object under a BUCKET_PREFIX.
 
@@ -317,7 +312,7 @@ class AmplifyDeploymentHook(AmplifyHook):
         from botocore.exceptions import ClientError
 
         bucket, key = parse_s3_url(source_url)
-        s3 = self.s3_client()
+        s3 = self.client_for("s3")
         try:
             if source_url_type == "ZIP":
                 s3.head_object(Bucket=bucket, Key=key)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from airflow_amplify.hooks._aws import OtherServiceClientsMixin
+from airflow_amplify.hooks.deployment import parse_s3_url
 from airflow_amplify.outputs.errors import (
     AccessDeniedError,
     AmplifyOutputsError,
@@ -51,17 +52,6 @@ def _translate_cloudformation_error(error: Exception, stack_name: str) -> Except
             "Unable to get backend outputs due to insufficient permissions.", detail=message
         )
     return error
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """Split ``s3://bucket/key`` as the CLI does (host is the bucket, the path without its first slash the key).
-
-    :param uri: the ``amplifyApiModelSchemaS3Uri`` stack output.
-    """
-    parsed = urlparse(uri)
-    if not parsed.hostname:
-        raise AmplifyOutputsError(f"Invalid model schema URI {uri!r}: no bucket")
-    return parsed.hostname, parsed.path.replace("/", "", 1)
 
 
 def read_stack(cloudformation: Any, stack_name: str) -> tuple[str | None, dict[str, Any]]:
@@ -109,7 +99,10 @@ def render_outputs_native(
     metadata, stack = read_stack(cloudformation, stack_name)
 
     def load_schema(uri: str) -> str:
-        bucket, key = parse_s3_uri(uri)
+        try:
+            bucket, key = parse_s3_url(uri, param="amplifyApiModelSchemaS3Uri")
+        except ValueError as err:
+            raise AmplifyOutputsError(f"Invalid model schema URI {uri!r}: {err}") from None
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body.decode("utf-8")
 
@@ -152,7 +145,7 @@ def generate_outputs_native(
         else:
             hook = AmplifyOutputsHook(aws_conn_id=aws_conn_id, region_name=region_name)
             cloudformation = cloudformation or hook.conn
-            s3 = s3 or hook.s3_client()
+            s3 = s3 or hook.client_for("s3")
     text = render_outputs_native(stack_name, outputs_version, cloudformation=cloudformation, s3=s3)
     return write_outputs_file(text, out_dir)
 
@@ -170,7 +163,7 @@ def write_outputs_file(text: str, out_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
-class AmplifyOutputsHook(AwsBaseHook):
+class AmplifyOutputsHook(OtherServiceClientsMixin, AwsBaseHook):
     """Generate ``amplify_outputs.json`` natively with an Airflow AWS connection.
 
     Additional arguments (such as ``aws_conn_id`` and ``region_name``) are passed down to
@@ -191,7 +184,7 @@ class AmplifyOutputsHook(AwsBaseHook):
         :param out_dir: the directory to write into (created if missing).
         """
         return generate_outputs_native(
-            stack_name, outputs_version, out_dir, cloudformation=self.conn, s3=self.s3_client()
+            stack_name, outputs_version, out_dir, cloudformation=self.conn, s3=self.client_for("s3")
         )
 
     def render_outputs(self, stack_name: str, outputs_version: str = "1.4") -> str:
@@ -201,11 +194,5 @@ class AmplifyOutputsHook(AwsBaseHook):
         :param outputs_version: one of :data:`~airflow_amplify.outputs.mapping.OUTPUTS_VERSIONS`.
         """
         return render_outputs_native(
-            stack_name, outputs_version, cloudformation=self.conn, s3=self.s3_client()
+            stack_name, outputs_version, cloudformation=self.conn, s3=self.client_for("s3")
         )
-
-    def s3_client(self) -> Any:
-        """An S3 client from the same connection (credentials, assumed role, endpoints, region)."""
-        from airflow_amplify.hooks._aws import client_like
-
-        return client_like(self, "s3")

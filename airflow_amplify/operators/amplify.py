@@ -31,7 +31,7 @@ from airflow_amplify.hooks.amplify import (
     job_summary,
 )
 from airflow_amplify.links.amplify import AmplifyJobLink
-from airflow_amplify.statuses import job_is_active
+from airflow_amplify.statuses import JOB_PENDING_STATUS, JOB_SUCCESS_STATUSES, job_is_active
 from airflow_amplify.validation import (
     ensure_connection_exists,
     to_seconds,
@@ -189,21 +189,22 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
         self._job_ref = ref
         return ref
 
-    def get_job_status(self, external_id: Any, context: Context) -> str:
+    def get_job_status(self, external_id: Any, context: Context) -> str | None:
+        """The stored job's status; None when it is of another app or branch, or no longer exists."""
         if not isinstance(external_id, dict) or not self._same_target(external_id):
-            return "UNRELATED"
+            return None
         try:
             return self.hook.get_job(self.app_id, self.branch_name, external_id["job_id"])["summary"][
                 "status"
             ]
         except self.hook.conn.exceptions.NotFoundException:
-            return "NOT_FOUND"
+            return None
 
-    def is_job_active(self, status: str) -> bool:
-        return status not in ("UNRELATED", "NOT_FOUND") and job_is_active(status)
+    def is_job_active(self, status: str | None) -> bool:
+        return status is not None and job_is_active(status)
 
-    def is_job_succeeded(self, status: str) -> bool:
-        return status == "SUCCEED"
+    def is_job_succeeded(self, status: str | None) -> bool:
+        return status in JOB_SUCCESS_STATUSES
 
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         if self._job_ref is None or self._job_ref["job_id"] != external_id["job_id"]:
@@ -551,7 +552,7 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
         hook = self.hook
         before = hook.list_jobs(self.app_id, self.branch_name, max_items=50)
         newest = max((int(j["jobId"]) for j in before), default=0)
-        pending = [j for j in before if j["status"] == "PENDING"]
+        pending = [j for j in before if j["status"] == JOB_PENDING_STATUS]
         active = next((j for j in before if job_is_active(j["status"])), None)
         if active is not None and self.if_busy != "trigger":
             return self._fail_or_attach(active)

@@ -40,6 +40,7 @@ from airflow_amplify.outputs.jscompat import (
 )
 from airflow_amplify.outputs.model_introspection import model_introspection_from_schema
 from airflow_amplify.outputs.versions import check_outputs_version
+from airflow_amplify.statuses import stack_is_in_progress
 
 PLATFORM_KEY = "AWS::Amplify::Platform"
 AUTH_KEY = "AWS::Amplify::Auth"
@@ -139,7 +140,7 @@ def backend_output_from_stack(
     """
     entries = parse_stack_metadata(metadata)
     status = stack.get("StackStatus") or ""
-    if status.endswith("_IN_PROGRESS"):
+    if stack_is_in_progress(status):
         tags = {t.get("Key"): t.get("Value") for t in stack.get("Tags") or []}
         deployment_type = tags.get("amplify:deployment-type") or "sandbox"
         raise DeploymentInProgressError(

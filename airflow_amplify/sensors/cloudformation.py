@@ -32,6 +32,7 @@ from airflow_amplify.hooks.cloudformation import (
     stack_summary,
 )
 from airflow_amplify.links.cloudformation import AmplifyStackLink
+from airflow_amplify.timestamps import to_datetime
 from airflow_amplify.validation import ensure_connection_exists, validate_app_id, validate_stack_name
 
 if TYPE_CHECKING:
@@ -40,10 +41,6 @@ if TYPE_CHECKING:
 #: Named moments ``changed_since`` accepts; when the named one is unknown the next one is used.
 CHANGED_SINCE_ANCHORS = ("dag_run_start", "data_interval_start", "task_start")
 DEFAULT_MISSING_STACK_GRACE_PERIOD = timedelta(minutes=10)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
@@ -149,7 +146,7 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
         if value is None or value == "":
             return None
         if isinstance(value, datetime):
-            return _aware(value)
+            return to_datetime(value)
         if not isinstance(value, str):
             raise ValueError(
                 f"changed_since={value!r} is not a datetime, an ISO 8601 string, one of "
@@ -166,10 +163,10 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
             order = [value, *[a for a in CHANGED_SINCE_ANCHORS if a != value]]
             for anchor in order:
                 if moments[anchor] is not None:
-                    return _aware(moments[anchor])
+                    return to_datetime(moments[anchor])
             return datetime.now(UTC)
         try:
-            return _aware(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+            return to_datetime(value)
         except ValueError:
             raise ValueError(
                 f"changed_since={value!r} is not a datetime, an ISO 8601 string, one of "
@@ -208,7 +205,7 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
                     try_number=(ti.max_tries or 0) - (self.retries or 0) + 1,
                 )
         started = first or getattr(ti, "start_date", None)
-        return _aware(started) if started else datetime.now(UTC)
+        return to_datetime(started) if started else datetime.now(UTC)
 
     # --- execution ----------------------------------------------------------------------------
 

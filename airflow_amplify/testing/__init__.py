@@ -10,7 +10,7 @@ in :mod:`airflow_amplify.testing.pytest_plugin` (add it to ``pytest_plugins`` in
 
 from __future__ import annotations
 
-from airflow_amplify.testing.client import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient
-from airflow_amplify.testing.server import WorldServer
+from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient
+from airflow_amplify.testing.world.server import WorldServer
 
 __all__ = ["PRODUCTION_ACCOUNT_ID", "STAGING_ACCOUNT_ID", "WorldClient", "WorldServer"]

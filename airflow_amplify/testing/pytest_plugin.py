@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from airflow_amplify.testing.client import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient
-from airflow_amplify.testing.server import WorldServer
+from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient
+from airflow_amplify.testing.world.server import WorldServer
 
 #: Environment that keeps every AWS SDK in the test process away from real AWS and local profiles.
 OFFLINE_AWS_ENV = {

@@ -18,18 +18,12 @@ from airflow_amplify.hooks.cloudformation import (
     is_stack_missing_error,
     settle_state,
 )
+from airflow_amplify.timestamps import to_datetime
 
 #: ``reason`` of the error event sent when the stack did not appear before ``missing_deadline``.
 REASON_STACK_MISSING = "stack_missing"
 #: ``reason`` of the error event sent when the attempts ran out before this deploy showed up.
 REASON_NO_NEW_DEPLOY = "no_new_deploy"
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class AmplifyStackTrigger(AwsBaseWaiterTrigger):
@@ -110,8 +104,8 @@ class AmplifyStackTrigger(AwsBaseWaiterTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        changed_since = _parse(self.changed_since)
-        deadline = _parse(self.missing_deadline)
+        changed_since = to_datetime(self.changed_since)
+        deadline = to_datetime(self.missing_deadline)
         attempts_left = self.attempts
         last_state = None
         async with await self.hook().get_async_conn() as client:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from airflow_amplify import statuses
@@ -14,8 +11,6 @@ from airflow_amplify.hooks.amplify import (
     job_console_url,
 )
 from airflow_amplify.validation import validate_amplify_value, validate_webhook_url
-
-WAITER = Path(__file__).resolve().parents[2] / "airflow_amplify" / "waiters" / "amplify.json"
 
 
 @pytest.fixture
@@ -53,25 +48,6 @@ def test_fetch_log_tail(amplify_world, hook, staging_app):
     outcome = hook.wait_for_job(JobWatch(app_id, "main", job["jobId"], poll_interval=0.1))
     tail = hook.fetch_log_tail(outcome.job["steps"][0]["logUrl"], lines=10)
     assert len(tail) == 10 and tail[-2].endswith("!!! boom")
-
-
-def test_waiter_json_agrees_with_the_status_model_and_works(amplify_world, hook, staging_app):
-    model = json.loads(WAITER.read_text())["waiters"]["job_complete"]
-    by_state = {}
-    for acceptor in model["acceptors"]:
-        if acceptor["matcher"] == "path":
-            by_state.setdefault(acceptor["state"], set()).add(acceptor["expected"])
-    assert by_state["success"] == set(statuses.JOB_SUCCESS_STATUSES)
-    assert by_state["failure"] == set(statuses.JOB_FAILURE_STATUSES)
-    job = hook.start_job(staging_app["app_id"], "main")
-    waiter = hook.get_waiter("job_complete")
-    waiter.wait(
-        appId=staging_app["app_id"],
-        branchName="main",
-        jobId=job["jobId"],
-        WaiterConfig={"Delay": 1, "MaxAttempts": 10},
-    )
-    assert hook.get_job(staging_app["app_id"], "main", job["jobId"])["summary"]["status"] == "SUCCEED"
 
 
 def test_status_model():

@@ -21,7 +21,7 @@ from airflow_amplify.ampx.errors import (
 from airflow_amplify.ampx.project import LOCK_HASH_MARKER, node_version_supported, parse_node_version
 from airflow_amplify.hooks.ampx import AmpxHook
 from airflow_amplify.outputs.versions import outputs_file_name
-from airflow_amplify.testing.ampx import (
+from tests.fakes.ampx import (
     SAMPLE_APP,
     write_fake_ampx,
     write_fake_node,

@@ -25,7 +25,7 @@ from airflow_amplify.hooks.cloudformation import (
     settle_state,
     stack_summary,
 )
-from airflow_amplify.testing.client import PRODUCTION_ACCOUNT_ID
+from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID
 from airflow_amplify.validation import validate_app_id, validate_stack_name
 
 TEMPLATE = {

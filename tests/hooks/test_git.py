@@ -15,8 +15,8 @@ from airflow_amplify.hooks.source import (
     GitRemoteUnreachableError,
     GitSourceError,
 )
-from airflow_amplify.testing.git import GitHttpServer, closed_port, make_remote, write_fake_ssh
 from airflow_amplify.validation import redact_url, validate_ref, validate_repo_url, validate_subdir
+from tests.fakes.git import GitHttpServer, closed_port, make_remote, write_fake_ssh
 
 TOKEN = "ghp_s3cr3tT0kenValue42"
 
@@ -300,7 +300,7 @@ def test_process_scan_would_see_a_token_on_a_command_line():
     import sys
     import time
 
-    from airflow_amplify.testing.git import processes_containing
+    from tests.fakes.git import processes_containing
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10)", TOKEN])
     try:

@@ -8,7 +8,8 @@ import math
 import pytest
 from botocore.stub import Stubber
 
-from airflow_amplify.hooks.outputs import AmplifyOutputsHook, generate_outputs_native, parse_s3_uri
+from airflow_amplify.hooks.deployment import parse_s3_url
+from airflow_amplify.hooks.outputs import AmplifyOutputsHook, generate_outputs_native
 from airflow_amplify.outputs.errors import (
     AmplifyOutputsNotFoundError,
     BackendOutputSchemaError,
@@ -369,5 +370,7 @@ def test_hook_uses_the_airflow_connection(amplify_world, aws_connections, tmp_pa
     assert hook.render_outputs("amplify-d1-dev-branch-0123456789", "1.1") == path.read_text()
 
 
-def test_parse_s3_uri_like_the_cli():
-    assert parse_s3_uri("s3://Bucket-1/a/b.graphql") == ("bucket-1", "a/b.graphql")
+def test_model_schema_uri_is_split_into_bucket_and_key():
+    assert parse_s3_url("s3://bucket-1/a/b.graphql", "uri") == ("bucket-1", "a/b.graphql")
+    with pytest.raises(ValueError, match="uri='https://bucket-1/a' is not an S3 URL"):
+        parse_s3_url("https://bucket-1/a", "uri")

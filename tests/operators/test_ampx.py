@@ -11,7 +11,7 @@ import pytest
 from airflow_amplify.ampx.errors import AmpxCommandError, AmpxPreflightError
 from airflow_amplify.ampx.project import amplify_branch_stack_name
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
-from airflow_amplify.testing.ampx import (
+from tests.fakes.ampx import (
     SAMPLE_APP,
     real_ampx_path,
     sample_app_ready,
@@ -275,7 +275,7 @@ def test_deploy_unsupported_node_fails_before_ampx(
 ):
     import os
 
-    from airflow_amplify.testing.ampx import write_fake_node
+    from tests.fakes.ampx import write_fake_node
 
     write_fake_node(tmp_path / "node-bin", "v18.12.0")
     monkeypatch.setenv("PATH", f"{tmp_path / 'node-bin'}{os.pathsep}{os.environ['PATH']}")

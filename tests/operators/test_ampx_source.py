@@ -13,8 +13,8 @@ from airflow_amplify.ampx.errors import AmpxCommandError
 from airflow_amplify.hooks.source import GitAuthenticationError, GitRefNotFoundError
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator
 from airflow_amplify.operators.ampx import AmplifyPipelineDeployOperator
-from airflow_amplify.testing.ampx import write_fake_ampx
-from airflow_amplify.testing.git import GitHttpServer, make_remote
+from tests.fakes.ampx import write_fake_ampx
+from tests.fakes.git import GitHttpServer, make_remote
 
 PRODUCTION = "222222222222"
 TOKEN = "glpat-operatorT0kenValue"

@@ -41,7 +41,7 @@ def test_release_dag_under_ten_percent_faults_deploys_and_builds_each_stage_once
     """Both stages deploy and build the same commit; one StartJob answer is lost on the way back
     (the build had started): the operator finds that build instead of starting another."""
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
-    from airflow_amplify.testing.git import make_remote
+    from tests.fakes.git import make_remote
 
     started = time.monotonic()
     remote = make_remote(tmp_path / "git")

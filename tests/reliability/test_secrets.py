@@ -204,7 +204,7 @@ def test_example_dag_runs_leave_no_secret_in_logs_xcoms_rendered_fields_or_the_w
 ):
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
     from airflow_amplify.testing.ampx_world import write_world_ampx
-    from airflow_amplify.testing.git import make_remote
+    from tests.fakes.git import make_remote
 
     started = time.monotonic()
     # AWS secret keys of the connections: random, so any copy of them is a leak, never a coincidence.

@@ -19,7 +19,7 @@ from airflow_amplify.hooks.cloudformation import (
 )
 from airflow_amplify.links.cloudformation import AmplifyStackLink
 from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
-from airflow_amplify.testing.client import PRODUCTION_ACCOUNT_ID
+from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID
 from airflow_amplify.triggers.cloudformation import AmplifyStackTrigger
 
 TEMPLATE = {

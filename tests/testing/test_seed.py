@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 
 from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient
-from airflow_amplify.testing.seed import main, seed, wait_for_world
+from airflow_amplify.testing.world.seed import main, seed, wait_for_world
 
 
 def test_seed_creates_app_branches_webhooks_and_cdk_bootstrap(amplify_world: WorldClient):

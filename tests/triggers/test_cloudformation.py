@@ -9,7 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from airflow_amplify.testing.client import PRODUCTION_ACCOUNT_ID
+from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID
 from airflow_amplify.triggers.cloudformation import AmplifyStackTrigger
 
 TEMPLATE = {

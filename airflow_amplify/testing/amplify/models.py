@@ -16,32 +16,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from airflow_amplify.statuses import JOB_TERMINAL_STATUSES, JOB_TYPES
-
-
-class AmplifyError(Exception):
-    """An error the emulator answers with, as the real service does (HTTP status + error type)."""
-
-    status = 400
-    error_type = "BadRequestException"
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class BadRequestException(AmplifyError):
-    status = 400
-    error_type = "BadRequestException"
-
-
-class NotFoundException(AmplifyError):
-    status = 404
-    error_type = "NotFoundException"
-
-
-class LimitExceededException(AmplifyError):
-    status = 429
-    error_type = "LimitExceededException"
+from airflow_amplify.testing.amplify.exceptions import (
+    BadRequestException,
+    LimitExceededException,
+    NotFoundException,
+)
 
 
 class Clock:

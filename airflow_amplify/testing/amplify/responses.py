@@ -14,16 +14,8 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from airflow_amplify.testing.amplify.models import (
-    AmplifyBackend,
-    AmplifyError,
-    App,
-    BadRequestException,
-    Branch,
-    Job,
-    NotFoundException,
-    Webhook,
-)
+from airflow_amplify.testing.amplify.exceptions import AmplifyError, BadRequestException, NotFoundException
+from airflow_amplify.testing.amplify.models import AmplifyBackend, App, Branch, Job, Webhook
 
 SUPPORTED_OPERATIONS = (
     "CreateApp",

@@ -1,10 +1,10 @@
-"""``python -m airflow_amplify.testing.seed --url URL``: give a running world an app to deploy.
+"""``python -m airflow_amplify.testing.world.seed --url URL``: give a running world an app to deploy.
 
 The docker compose ``world`` profile runs this once the world is healthy: it waits for the world,
 creates an Amplify app with branches (and a webhook per branch), marks the account as
 CDK-bootstrapped, and prints what it made, so a shell can hand the app id to Airflow::
 
-    app_id=$(python -m airflow_amplify.testing.seed --url http://aws-world:5055 --print app_id)
+    app_id=$(python -m airflow_amplify.testing.world.seed --url http://aws-world:5055 --print app_id)
     airflow variables set amplify_smoke_app_id "$app_id"
 
 The world keeps its state in memory: after it restarts, seed it again.
@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from airflow_amplify.testing.client import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient
+from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID, WorldClient
 
 ACCOUNTS = {"staging": STAGING_ACCOUNT_ID, "production": PRODUCTION_ACCOUNT_ID}
 
@@ -70,7 +70,7 @@ def seed(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m airflow_amplify.testing.seed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m airflow_amplify.testing.world.seed", description=__doc__)
     parser.add_argument("--url", required=True, help="the world's URL, e.g. http://aws-world:5055")
     parser.add_argument("--app-name", default="demo-app", help="Amplify app name (default: demo-app)")
     parser.add_argument(

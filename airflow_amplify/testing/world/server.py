@@ -27,16 +27,11 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs
 
-from airflow_amplify.testing.amplify.models import (
-    AmplifyBackend,
-    AmplifyError,
-    BuildScript,
-    Clock,
-    NotFoundException,
-)
+from airflow_amplify.testing.amplify.exceptions import AmplifyError, NotFoundException
+from airflow_amplify.testing.amplify.models import AmplifyBackend, BuildScript, Clock
 from airflow_amplify.testing.amplify.responses import ROUTES, AmplifyResponses, error_response, parse_query
-from airflow_amplify.testing.cloudformation import StackOverlay
-from airflow_amplify.testing.faults import FaultInjector, FaultRule, fault_response
+from airflow_amplify.testing.world.cloudformation import StackOverlay
+from airflow_amplify.testing.world.faults import FaultInjector, FaultRule, fault_response
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"

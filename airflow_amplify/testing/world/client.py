@@ -7,7 +7,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
-from airflow_amplify.testing.server import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from airflow_amplify.testing.world.server import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 
 #: The access key the world maps to the default account (moto's rule: unknown keys are 123456789012).
 STAGING_ACCOUNT_ID = DEFAULT_ACCOUNT_ID
@@ -122,7 +122,7 @@ class WorldClient:
         """Script an existing (moto) stack: successive DescribeStacks answers show ``statuses`` in turn.
 
         ``events`` (oldest first) are added to its DescribeStackEvents answers; see
-        :class:`~airflow_amplify.testing.cloudformation.StackScript`.
+        :class:`~airflow_amplify.testing.world.cloudformation.StackScript`.
         """
         data = {
             "account_id": account_id,

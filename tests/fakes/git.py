@@ -24,7 +24,7 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from airflow_amplify.testing.ampx import write_fake_project
+from tests.fakes.ampx import write_fake_project
 
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
