@@ -321,7 +321,7 @@ class AmplifyHook(AwsBaseHook):
                     branch_name,
                     type(err).__name__,
                 )
-            started = self._job_started_since(app_id, branch_name, newest, job_type, commit_id)
+            started = self.job_started_since(app_id, branch_name, newest, job_type, commit_id)
             if started is not None:
                 self.log.info(
                     "StartJob had started job %s (%s) after all: not starting another",
@@ -339,7 +339,7 @@ class AmplifyHook(AwsBaseHook):
         no_retries = Config(retries={"total_max_attempts": 1})
         return self.get_client_type(region_name=self.region_name, config=self.config.merge(no_retries))
 
-    def _job_started_since(
+    def job_started_since(
         self, app_id: str, branch_name: str, newest: int, job_type: str, commit_id: str | None
     ) -> dict[str, Any] | None:
         """The oldest job of ``job_type`` (and ``commit_id``) newer than job ``newest``, or None."""
@@ -351,6 +351,43 @@ class AmplifyHook(AwsBaseHook):
                 continue
             return job
         return None
+
+    def find_webhook_job(
+        self,
+        app_id: str,
+        branch_name: str,
+        newest: int,
+        merge_into: str | None = None,
+        merge_grace_period: float = 30.0,
+        timeout: float = 120.0,
+        sleep=time.sleep,
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Find the job an incoming-webhook POST started (ListJobs with a growing delay).
+
+        :param app_id: the Amplify app.
+        :param branch_name: the branch.
+        :param newest: the newest job id before the POST.
+        :param merge_into: the job that was pending before the POST: Amplify merges the trigger into
+            it when no new job appears within ``merge_grace_period``.
+        :param merge_grace_period: seconds after which ``merge_into`` is taken as the answer.
+        :param timeout: seconds after which no answer is given.
+        :param sleep: the sleep function (tests).
+        :return: the new ``WEB_HOOK`` job (or the merged one) and whether it was merged; (None, False)
+            after ``timeout``.
+        """
+        started = time.monotonic()
+        delay = 1.0
+        while True:
+            job = self.job_started_since(app_id, branch_name, newest, "WEB_HOOK", None)
+            if job is not None:
+                return job, False
+            elapsed = time.monotonic() - started
+            if merge_into is not None and elapsed >= merge_grace_period:
+                return self.get_job(app_id, branch_name, merge_into)["summary"], True
+            if elapsed >= timeout:
+                return None, False
+            sleep(delay)
+            delay = min(delay * 1.5, 10.0)
 
     def get_job(self, app_id: str, branch_name: str, job_id: str) -> dict[str, Any]:
         """GetJob: the job's ``summary`` and ``steps``."""

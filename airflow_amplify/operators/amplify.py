@@ -9,18 +9,14 @@ it exists, and through an Airflow Variable per task instance on older Airflow.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import AirflowException, ResumableJobMixin, conf
+from airflow.providers.common.compat.sdk import AirflowException, conf
 
-from airflow_amplify._deferral import STALE_RESUME_MESSAGE, current_try, resumed_on_another_try
 from airflow_amplify.hooks.amplify import (
     AmplifyHook,
     AmplifyJobFailedError,
@@ -31,6 +27,12 @@ from airflow_amplify.hooks.amplify import (
     job_summary,
 )
 from airflow_amplify.links.amplify import AmplifyJobLink
+from airflow_amplify.reattach import (
+    STALE_RESUME_MESSAGE,
+    ReattachJobMixin,
+    current_try,
+    resumed_on_another_try,
+)
 from airflow_amplify.statuses import JOB_PENDING_STATUS, JOB_SUCCESS_STATUSES, job_is_active
 from airflow_amplify.validation import (
     ensure_connection_exists,
@@ -46,40 +48,7 @@ IF_BUSY_CHOICES = ("wait", "attach", "stop", "fail")
 WEBHOOK_IF_BUSY_CHOICES = ("trigger", "attach", "fail")
 
 
-class _VariableJobStore:
-    """Where a task instance remembers its job on Airflow versions without ``task_state_store``.
-
-    One Variable per task instance (dag, task, run, map index), deleted when the task succeeds.
-    """
-
-    def __init__(self, context: Context, key: str):
-        ti = context["ti"]
-        ident = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{getattr(ti, 'map_index', -1)}"
-        self.key = f"airflow_amplify.{key}.{ti.dag_id[:80]}.{ti.task_id[:80]}.{hashlib.sha1(ident.encode()).hexdigest()[:16]}"
-        self.ident = ident
-
-    def get(self) -> dict[str, Any] | None:
-        from airflow.providers.common.compat.sdk import Variable
-
-        # The default is positional: Airflow 2 calls it default_var, the Task SDK default.
-        return Variable.get(self.key, None, deserialize_json=True)
-
-    def set(self, value: dict[str, Any]) -> None:
-        from airflow.providers.common.compat.sdk import Variable
-
-        Variable.set(
-            self.key, value, description=f"airflow-provider-amplify: job of {self.ident}", serialize_json=True
-        )
-
-    def delete(self) -> None:
-        from airflow.providers.common.compat.sdk import Variable
-
-        # Nothing to clean up, or no permission: re-attach state is best effort.
-        with contextlib.suppress(Exception):
-            Variable.delete(self.key)
-
-
-class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
+class AmplifyBaseJobOperator(ReattachJobMixin, AwsBaseOperator[AmplifyHook]):
     """Shared life cycle of the operators that start an Amplify job and wait for it.
 
     :param wait_for_completion: wait for the job to finish (default True); otherwise return once it started.
@@ -149,39 +118,10 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
         """Start the job (or adopt one) and return its ``jobSummary``."""
         raise NotImplementedError
 
-    # --- execution --------------------------------------------------------------------------
-
-    def execute(self, context: Context) -> Any:
-        self.validate()
-        if context.get("task_state_store") is not None:
-            return self.execute_resumable(context)  # Airflow 3.3+: the task state store survives retries
-        store = _VariableJobStore(context, self.external_id_key)
-        previous = store.get()
-        if previous and self._same_target(previous):
-            status = self.get_job_status(previous, context)
-            if self.is_job_active(status):
-                self.log.info(
-                    "Re-attaching to job %s started by an earlier try (%s)", previous["job_id"], status
-                )
-                result = self.poll_until_complete(previous, context)  # deferred: execute_complete deletes
-                store.delete()
-                return result
-            if self.is_job_succeeded(status):
-                self.log.info(
-                    "Job %s of an earlier try already succeeded; not starting another", previous["job_id"]
-                )
-                store.delete()
-                return self.get_job_result(previous, context)
-        ref = self.submit_job(context)
-        store.set(ref)
-        result = self.poll_until_complete(ref, context)
-        store.delete()
-        return result
+    # --- re-attach: ReattachJobMixin's interface (ResumableJobMixin's, on every Airflow line) ----
 
     def _same_target(self, ref: dict[str, Any]) -> bool:
         return ref.get("app_id") == self.app_id and ref.get("branch_name") == self.branch_name
-
-    # ResumableJobMixin's interface (used directly on Airflow 3.3+, and by the fallback above)
 
     def submit_job(self, context: Context) -> dict[str, str]:
         summary = self.start(context)
@@ -299,8 +239,7 @@ class AmplifyBaseJobOperator(ResumableJobMixin, AwsBaseOperator[AmplifyHook]):
             raise AmplifyJobFailedError(event["message"])
         job = self.hook.get_job(self.app_id, self.branch_name, job_id)
         result = self._finish(JobOutcome(event["status"], job, event["message"]), context)
-        if context.get("task_state_store") is None:
-            _VariableJobStore(context, self.external_id_key).delete()
+        self.forget_job(context)
         return result
 
     def validate_inputs_after_deferral(self) -> None:
@@ -578,34 +517,29 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
     def _find_started_job(
         self, newest: int, pending: list[dict[str, Any]], unknown_fate: BaseException | None
     ) -> dict[str, Any]:
-        started = time.monotonic()
-        delay = 1.0
-        while True:
-            jobs = self.hook.list_jobs(self.app_id, self.branch_name, max_items=50)
-            new = sorted(
-                (j for j in jobs if int(j["jobId"]) > newest and j["jobType"] == "WEB_HOOK"),
-                key=lambda j: int(j["jobId"]),
+        # a lost answer may mean the POST never arrived: only a known delivery can have merged
+        merge_into = pending[-1]["jobId"] if pending and unknown_fate is None else None
+        job, merged = self.hook.find_webhook_job(
+            self.app_id,
+            self.branch_name,
+            newest,
+            merge_into=merge_into,
+            merge_grace_period=self.merge_grace_period,
+            timeout=self.find_job_timeout,
+        )
+        if job is None:
+            fate = f" after the POST got no answer ({type(unknown_fate).__name__})" if unknown_fate else ""
+            raise AmplifyWebhookError(
+                f"No new WEB_HOOK job appeared on {self.app_id}/{self.branch_name} within "
+                f"{self.find_job_timeout:.0f} s{fate}. The webhook was not posted again, to avoid a duplicate build."
             )
-            if new:
-                self.log.info("The webhook started job %s (%s)", new[0]["jobId"], new[0]["status"])
-                return new[0]
-            elapsed = time.monotonic() - started
-            if pending and unknown_fate is None and elapsed >= self.merge_grace_period:
-                merged = next((j for j in jobs if j["jobId"] == pending[-1]["jobId"]), pending[-1])
-                self.log.info(
-                    "No new job appeared: the trigger was merged into pending job %s (%s)",
-                    merged["jobId"],
-                    merged["status"],
-                )
-                self._action = "merged"
-                return merged
-            if elapsed >= self.find_job_timeout:
-                fate = (
-                    f" after the POST got no answer ({type(unknown_fate).__name__})" if unknown_fate else ""
-                )
-                raise AmplifyWebhookError(
-                    f"No new WEB_HOOK job appeared on {self.app_id}/{self.branch_name} within "
-                    f"{self.find_job_timeout:.0f} s{fate}. The webhook was not posted again, to avoid a duplicate build."
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 10.0)
+        if merged:
+            self.log.info(
+                "No new job appeared: the trigger was merged into pending job %s (%s)",
+                job["jobId"],
+                job["status"],
+            )
+            self._action = "merged"
+        else:
+            self.log.info("The webhook started job %s (%s)", job["jobId"], job["status"])
+        return job

@@ -10,7 +10,6 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, PokeReturnValue, conf
 
-from airflow_amplify._deferral import STALE_RESUME_MESSAGE, current_try, resumed_on_another_try
 from airflow_amplify.hooks.amplify import (
     AmplifyHook,
     AmplifyJobFailedError,
@@ -19,6 +18,7 @@ from airflow_amplify.hooks.amplify import (
     job_summary,
 )
 from airflow_amplify.links.amplify import AmplifyJobLink
+from airflow_amplify.reattach import STALE_RESUME_MESSAGE, current_try, resumed_on_another_try
 from airflow_amplify.validation import ensure_connection_exists, to_seconds, validate_amplify_value
 
 if TYPE_CHECKING:

@@ -48,7 +48,9 @@ def cache(tmp_path):
 
 
 def install(project, cache, command=INSTALL):
-    hook = AmpxHook(aws_conn_id=None)
+    # the install sees only the allowlisted environment: the test's counters go in explicitly
+    passed = {k: os.environ[k] for k in ("INSTALL_COUNT", "INSTALL_SLEEP") if k in os.environ}
+    hook = AmpxHook(aws_conn_id=None, env=passed)
     hook.install_dependencies(project, command=command, cache=cache)
     return hook.last_install
 
