@@ -16,6 +16,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from airflow_amplify.outputs.versions import OUTPUT_FORMATS, OUTPUTS_VERSIONS
+
 #: An Amplify incoming webhook's host (``.com.cn`` in the China regions).
 WEBHOOK_HOST = re.compile(r"^webhooks\.amplify\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?$")
 #: CloudFormation's rule for a stack name: a letter, then letters, digits and hyphens; 128 at most.
@@ -25,8 +27,6 @@ STACK_ARN_PATTERN = re.compile(
     r"^arn:aws(-cn|-us-gov|-iso[a-z-]*)?:cloudformation:[a-z0-9-]+:\d{12}:stack/([A-Za-z][A-Za-z0-9-]{0,127})/[A-Za-z0-9-]+$"
 )
 #: Formats and schema versions ``ampx generate outputs`` and ``pipeline-deploy`` accept (1.10.0).
-OUTPUT_FORMATS = ("json", "json-mobile", "mjs", "ts", "dart")
-OUTPUT_VERSIONS = ("0", "1", "1.1", "1.2", "1.3", "1.4", "1.5")
 _SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!//)")
 
 
@@ -56,7 +56,7 @@ def to_seconds(value: float | timedelta | None, param: str) -> float | None:
 
 @cache
 def _shape_constraints(shape_name: str) -> dict[str, Any]:
-    import botocore.session
+    import botocore.session  # botocore loads its service models only when a value is checked
 
     shape = botocore.session.get_session().get_service_model("amplify").shape_for(shape_name)
     return {**shape.metadata, "enum": list(getattr(shape, "enum", []) or [])}
@@ -311,9 +311,9 @@ def validate_outputs_options(
     :param outputs_format: the file format (None: json).
     :param format_param: what the calling task calls the format parameter, for the message.
     """
-    if outputs_version not in OUTPUT_VERSIONS:
+    if outputs_version not in OUTPUTS_VERSIONS:
         raise ValueError(
-            f"outputs_version={outputs_version!r} is not valid; use one of {', '.join(OUTPUT_VERSIONS)}."
+            f"outputs_version={outputs_version!r} is not valid; use one of {', '.join(OUTPUTS_VERSIONS)}."
         )
     if outputs_format is not None and outputs_format not in OUTPUT_FORMATS:
         raise ValueError(

@@ -18,11 +18,16 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from airflow_amplify import WEBHOOK_CONNECTION_FORM as form
+from airflow_amplify.links.amplify import AmplifyJobLink
 from airflow_amplify.statuses import (
     JOB_FAILURE_STATUSES,
     JOB_STATUSES,
     JOB_SUCCESS_STATUSES,
+    job_is_active,
     job_is_terminal,
     job_phase,
 )
@@ -59,8 +64,6 @@ def job_console_url(
     region: str, app_id: str, branch_name: str, job_id: str, domain: str = "aws.amazon.com"
 ) -> str:
     """The Amplify console page of a job (the same URL as the task's extra link)."""
-    from airflow_amplify.links.amplify import AmplifyJobLink
-
     return AmplifyJobLink.format_str.format(
         region_name=region,
         aws_domain=domain,
@@ -88,8 +91,6 @@ def job_summary(job: dict[str, Any], app_id: str, branch_name: str, region: str)
 
 def is_transient_error(error: BaseException) -> bool:
     """Whether an AWS error means "try again" (throttling, 5xx, a dropped connection)."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -334,8 +335,6 @@ class AmplifyHook(AwsBaseHook):
 
     def _client_without_retries(self) -> Any:
         """An Amplify client like :attr:`conn` (same connection and settings) whose botocore retries are off."""
-        from botocore.config import Config
-
         no_retries = Config(retries={"total_max_attempts": 1})
         return self.get_client_type(region_name=self.region_name, config=self.config.merge(no_retries))
 
@@ -413,8 +412,6 @@ class AmplifyHook(AwsBaseHook):
 
     def get_active_job(self, app_id: str, branch_name: str) -> dict[str, Any] | None:
         """The newest job of the branch that is not finished, or None."""
-        from airflow_amplify.statuses import job_is_active
-
         for job in self.list_jobs(app_id, branch_name, max_items=50):
             if job_is_active(job["status"]):
                 return job
@@ -547,8 +544,6 @@ class AmplifyWebhookHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The connection form for Airflow before 3.2: the provider info's ``ui-field-behaviour``."""
-        from airflow_amplify import WEBHOOK_CONNECTION_FORM as form
-
         return {
             "hidden_fields": list(form["hidden-fields"]),
             "relabeling": dict(form["relabeling"]),

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.providers.common.compat.sdk import mask_secret
 
 from airflow_amplify._process import ProcessRunner, child_env
+from airflow_amplify.ampx.cache import cache_key
 from airflow_amplify.ampx.errors import (
     AmpxCommandError,
     AmpxPreflightError,
@@ -149,8 +151,6 @@ class AmpxHook(OtherServiceClientsMixin, AwsBaseHook):
 
     def credentials_env(self) -> dict[str, str]:
         """The connection's credentials and region as environment variables (secrets masked in logs)."""
-        from airflow.providers.common.compat.sdk import mask_secret
-
         region = self.resolve_region()
         creds = self.session.get_credentials().get_frozen_credentials()
         mask_secret(creds.secret_key)
@@ -269,7 +269,6 @@ class AmpxHook(OtherServiceClientsMixin, AwsBaseHook):
                 "seconds": round(time.monotonic() - start, 2),
             }
             return True
-        from airflow_amplify.ampx.cache import cache_key
 
         key = cache_key(lockfile.read_bytes(), " ".join(argv), self.node_version() or "none")
         result = cache.provide(key, project_dir, install)

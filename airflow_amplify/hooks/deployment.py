@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, mask_secret
+from botocore.exceptions import ClientError
 
 from airflow_amplify.hooks._aws import OtherServiceClientsMixin
 from airflow_amplify.hooks.amplify import AmplifyHook, register_webhook_secret
@@ -309,8 +310,6 @@ class AmplifyDeploymentHook(OtherServiceClientsMixin, AmplifyHook):
         :return: None when the source is there or could not be checked (no permission: logged);
             otherwise what is missing.
         """
-        from botocore.exceptions import ClientError
-
         bucket, key = parse_s3_url(source_url)
         s3 = self.client_for("s3")
         try:

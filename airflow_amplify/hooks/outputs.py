@@ -17,7 +17,6 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from airflow_amplify.hooks._aws import OtherServiceClientsMixin
-from airflow_amplify.hooks.deployment import parse_s3_url
 from airflow_amplify.outputs.errors import (
     AccessDeniedError,
     AmplifyOutputsError,
@@ -26,6 +25,7 @@ from airflow_amplify.outputs.errors import (
 )
 from airflow_amplify.outputs.mapping import generate_outputs
 from airflow_amplify.outputs.versions import OUTPUTS_FILE_NAME, check_outputs_version
+from airflow_amplify.validation import parse_s3_url
 
 
 def _client_error_parts(error: Exception) -> tuple[str, str] | None:

@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseHook
+from airflow.exceptions import AirflowNotFoundException
+from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
 
 from airflow_amplify._process import ProcessRunner
 from airflow_amplify.validation import (
@@ -188,8 +189,6 @@ class AmplifySourceHook(BaseHook):
         if self._connection_fields is None:
             fields: dict[str, Any] = {"login": None, "password": None, "host": None, "extra": {}}
             if self.git_conn_id:
-                from airflow.exceptions import AirflowNotFoundException
-
                 try:
                     conn = self.get_connection(self.git_conn_id)
                 except AirflowNotFoundException as err:
@@ -229,8 +228,6 @@ class AmplifySourceHook(BaseHook):
         Secret material lives only in the environment of git's processes and, for an inline SSH key,
         in a 0600 file under ``private_dir`` (a 0700 directory the caller deletes).
         """
-        from airflow.providers.common.compat.sdk import mask_secret
-
         fields = self.connection_fields()
         extra = fields["extra"]
         token = fields["password"]

@@ -156,7 +156,9 @@ class AmplifyBaseJobOperator(ReattachJobMixin, AwsBaseOperator[AmplifyHook]):
             return self._remember(self.get_job_result(external_id, context))
         expected = self.hook.expected_duration(self.app_id, self.branch_name)
         if self.deferrable:
-            from airflow_amplify.triggers.amplify import AmplifyJobTrigger
+            from airflow_amplify.triggers.amplify import (
+                AmplifyJobTrigger,  # deferral only: the trigger module pulls in aiobotocore
+            )
 
             self.defer(
                 trigger=AmplifyJobTrigger.for_task(

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import conf
 
-from airflow_amplify.ampx.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES
+from airflow_amplify.ampx.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, NodeModulesCache
 from airflow_amplify.ampx.errors import AmpxPreflightError
 from airflow_amplify.hooks.ampx import DEFAULT_AMPX_VERSION, AmpxHook
+from airflow_amplify.hooks.source import AmplifySourceHook, read_commit
 from airflow_amplify.links.cloudformation import AmplifyStackLink
 from airflow_amplify.outputs.versions import (
     DEFAULT_OUTPUTS_VERSION,
@@ -39,14 +41,16 @@ from airflow_amplify.validation import (
     check_directory_or_missing,
     require_text,
     to_seconds,
+    validate_app_id,
     validate_outputs_options,
+    validate_ref,
+    validate_repo_url,
+    validate_stack_name,
+    validate_subdir,
 )
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-    from airflow_amplify.ampx.cache import NodeModulesCache
-    from airflow_amplify.hooks.source import AmplifySourceHook
 
 #: Engines that can produce amplify_outputs: ``auto`` (native when it can, ampx otherwise),
 #: ``native`` (Python, no Node) and ``ampx`` (the CLI).
@@ -257,13 +261,6 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         self.debug = debug
 
     def _validate(self) -> None:
-        from airflow_amplify.validation import (
-            validate_app_id,
-            validate_ref,
-            validate_repo_url,
-            validate_subdir,
-        )
-
         validate_app_id(self.app_id)
         require_text(self.branch_name, "branch_name", "give the Amplify branch name, e.g. 'main'")
         if self.repo_url is not None and self.project_dir is not None:
@@ -304,8 +301,6 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         hook.check_connection()
         hook.resolve_region()
         if self.repo_url is None:
-            from airflow_amplify.hooks.source import read_commit
-
             project_dir = str(Path(self.project_dir, self.subdir)) if self.subdir else str(self.project_dir)
             commit_id, commit_message = read_commit(project_dir)
             source = {"commit_id": commit_id, "commit_message": commit_message, "repo_url": None, "ref": None}
@@ -328,8 +323,6 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
     @cached_property
     def source_hook(self) -> AmplifySourceHook:
         """The Git hook of ``repo_url`` mode (built on first use, never in ``__init__``)."""
-        from airflow_amplify.hooks.source import AmplifySourceHook
-
         return AmplifySourceHook(
             git_conn_id=self.git_conn_id,
             repo_url=self.repo_url,
@@ -344,9 +337,6 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         super().on_kill()
 
     def _dependency_cache(self, checkout: bool) -> NodeModulesCache | None:
-        from airflow.providers.common.compat.sdk import conf
-
-        from airflow_amplify.ampx.cache import NodeModulesCache
 
         wanted = checkout if self.dependency_cache is None else bool(self.dependency_cache)
         if not wanted:
@@ -525,7 +515,6 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
                     f"stack_name={self.stack_name!r} and app_id/branch_name were both given; "
                     "give either stack_name or app_id with branch_name."
                 )
-            from airflow_amplify.validation import validate_stack_name
 
             validate_stack_name(self.stack_name)
             return ["--stack", self.stack_name], self.stack_name
@@ -533,7 +522,6 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
             raise ValueError(
                 f"app_id={self.app_id!r}, branch_name={self.branch_name!r}: give both, or stack_name instead."
             )
-        from airflow_amplify.validation import validate_app_id
 
         validate_app_id(self.app_id)
         stack_name = self.hook.branch_stack_name(self.app_id, self.branch_name)
@@ -595,8 +583,10 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
 
     def _generate_native(self, stack_name: str) -> tuple[Path | None, str]:
         """Write the file natively; in ``auto`` mode, return (None, "ampx") for what only ampx supports."""
-        from airflow_amplify.hooks.outputs import AmplifyOutputsHook
-        from airflow_amplify.outputs.errors import NativeOutputsUnsupportedError
+        from airflow_amplify.hooks.outputs import (
+            AmplifyOutputsHook,  # the native outputs engine loads only when it runs
+        )
+        from airflow_amplify.outputs.errors import NativeOutputsUnsupportedError  # with the engine above
 
         hook = AmplifyOutputsHook(
             aws_conn_id=self.aws_conn_id,

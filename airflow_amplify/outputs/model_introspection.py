@@ -107,8 +107,8 @@ def model_introspection_from_schema(schema_text: str) -> dict[str, Any]:
 
 def _parse(schema_text: str):
     try:
-        from graphql import parse
-        from graphql.error import GraphQLSyntaxError
+        from graphql import parse  # graphql-core is needed only for a data model
+        from graphql.error import GraphQLSyntaxError  # graphql-core is needed only for a data model
     except ImportError as err:  # pragma: no cover - graphql-core ships with Airflow
         raise NativeOutputsUnsupportedError("model introspection without the graphql-core package") from err
     try:

@@ -108,7 +108,9 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
         job_id = self._job_id(context)
         if not self.deferrable:
             return super().execute(context)
-        from airflow_amplify.triggers.amplify import AmplifyJobTrigger
+        from airflow_amplify.triggers.amplify import (
+            AmplifyJobTrigger,  # deferral only: the trigger module pulls in aiobotocore
+        )
 
         self.defer(
             trigger=AmplifyJobTrigger.for_task(

@@ -195,7 +195,9 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
             if hasattr(ti, "get_first_reschedule_date"):  # Airflow 3
                 first = ti.get_first_reschedule_date(context)
             else:  # Airflow 2: the start of the try's first reschedule, as BaseSensorOperator reads it
-                from airflow.sensors.base import _orig_start_date
+                from airflow.sensors.base import (
+                    _orig_start_date,  # Airflow 2 only: the module does not exist on the Task SDK
+                )
 
                 first = _orig_start_date(
                     dag_id=ti.dag_id,
@@ -222,7 +224,9 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
         done = self.poke(context)
         if done:
             return done.xcom_value
-        from airflow_amplify.triggers.cloudformation import AmplifyStackTrigger
+        from airflow_amplify.triggers.cloudformation import (
+            AmplifyStackTrigger,  # deferral only: the trigger module pulls in aiobotocore
+        )
 
         self.defer(
             trigger=AmplifyStackTrigger(

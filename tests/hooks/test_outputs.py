@@ -8,7 +8,6 @@ import math
 import pytest
 from botocore.stub import Stubber
 
-from airflow_amplify.hooks.deployment import parse_s3_url
 from airflow_amplify.hooks.outputs import AmplifyOutputsHook, generate_outputs_native
 from airflow_amplify.outputs.errors import (
     AmplifyOutputsNotFoundError,
@@ -35,6 +34,7 @@ from airflow_amplify.outputs.model_introspection import (
 )
 from airflow_amplify.outputs.pluralize import plural
 from airflow_amplify.outputs.versions import NATIVE_OUTPUTS_VERSIONS
+from airflow_amplify.validation import parse_s3_url
 from tests.hooks.outputs_shapes import AUTH_FULL, AUTH_MINIMAL, DATA, STORAGE, create_stack, shape
 
 

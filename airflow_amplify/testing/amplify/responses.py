@@ -43,7 +43,7 @@ class AmplifyRoutes:
 
     @cached_property
     def _routes(self) -> list[tuple[str, re.Pattern[str], str]]:
-        import botocore.session
+        import botocore.session  # botocore loads its service models only when a value is checked
 
         model = botocore.session.get_session().get_service_model("amplify")
         routes = []

@@ -158,7 +158,7 @@ class WorldClient:
 
     def client(self, service: str, account_id: str = STAGING_ACCOUNT_ID, region: str | None = None):
         """A real boto3 client for ``service`` in ``account_id``, pointed at the world."""
-        import boto3
+        import boto3  # boto3 loads only for a client the test asks for
 
         return boto3.client(
             service,
@@ -235,7 +235,7 @@ def _credentials(url: str, region: str, account_id: str) -> dict[str, str]:
     base = {"aws_access_key_id": TEST_ACCESS_KEY, "aws_secret_access_key": TEST_SECRET_KEY}
     if account_id == STAGING_ACCOUNT_ID:
         return base
-    import boto3
+    import boto3  # boto3 loads only for a client the test asks for
 
     sts = boto3.client("sts", endpoint_url=url, region_name=region, **base)
     creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/world-admin", RoleSessionName="world")

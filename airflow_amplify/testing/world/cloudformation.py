@@ -187,7 +187,9 @@ def _set_after(member: ET.Element, name: str, text: str, after: str) -> None:
 
 def _moto_last_update(account_id: str, region: str, stack_id: str) -> datetime | None:
     """The time of the latest update moto made to a stack (its newest root UPDATE_IN_PROGRESS event)."""
-    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.models import (
+        cloudformation_backends,  # moto is heavy: loaded when the world starts
+    )
 
     try:
         stack = cloudformation_backends[account_id][region].get_stack(stack_id)

@@ -137,7 +137,10 @@ class WorldApp:
     """The WSGI application behind the world's single endpoint."""
 
     def __init__(self, base_url: str = "http://127.0.0.1"):
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import (  # moto is heavy: loaded when the world starts
+            DomainDispatcherApplication,
+            create_backend_app,
+        )
 
         self.clock = Clock()
         self.amplify = AmplifyBackend(self.clock, base_url)
@@ -157,7 +160,9 @@ class WorldApp:
 
     def reset(self) -> None:
         """Forget everything: Amplify state, moto state, fault rules, the request log, the clock's speed."""
-        from moto.moto_api._internal.models import moto_api_backend
+        from moto.moto_api._internal.models import (
+            moto_api_backend,  # moto is heavy: loaded when the world starts
+        )
 
         moto_api_backend.reset()
         self.amplify.reset()
@@ -188,7 +193,7 @@ class WorldApp:
         scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         route = None
         if scope:
-            from moto.iam.models import get_account_id_from
+            from moto.iam.models import get_account_id_from  # moto is heavy: loaded when the world starts
 
             access_key, region, service = scope.groups()
             entry.update(service=service, region=region, account_id=get_account_id_from(access_key))
@@ -446,7 +451,7 @@ class WorldServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        from werkzeug.serving import WSGIRequestHandler, make_server
+        from werkzeug.serving import WSGIRequestHandler, make_server  # loaded when the world starts
 
         class QuietHandler(WSGIRequestHandler):
             def log(self, *args, **kwargs):  # the request log is kept by the world itself
