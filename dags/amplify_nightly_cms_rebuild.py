@@ -20,7 +20,6 @@ is the AWS connection of the account hosting the app (``aws_default`` when omitt
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -31,11 +30,11 @@ from airflow.providers.common.compat.standard.operators import PythonOperator
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator, AmplifyWebhookBuildOperator
 
 SITES_VARIABLE = "amplify_cms_sites"
-# Retry pacing; the demo and the tests shorten it through the environment (read at parse time,
-# which needs no connection or database).
-RETRY_DELAY = timedelta(seconds=float(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY", "30")))
-RETRIES = int(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_RETRIES", "3"))
-POLL_INTERVAL = float(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL", "5"))
+# Retries and polling as a deployment wants them; the demo and the tests shorten them with a cluster
+# policy (demo/settings/airflow_local_settings.py), not with knobs here.
+RETRY_DELAY = timedelta(seconds=30)
+RETRIES = 3
+POLL_INTERVAL = 5.0
 NIGHTLY = "0 3 * * *"
 TIMEZONE = "Europe/Berlin"
 

@@ -200,7 +200,13 @@ def main() -> int:
             "AIRFLOW_VAR_AMPLIFY_RELEASE_OUTPUTS_DIR": str(outputs_dir),
             "AIRFLOW_VAR_AMPLIFY_AMPX_PATH": str(ampx),
             "AIRFLOW_VAR_AMPLIFY_CMS_SITES": json.dumps(sites),
-            # Parse-time pacing of the example DAGs: quick polls and retries for a local world.
+            # Quick polls and retries for a local world, applied by the cluster policy in
+            # demo/settings/airflow_local_settings.py (on PYTHONPATH), not by the DAG files.
+            "PYTHONPATH": os.pathsep.join(
+                p
+                for p in (str(Path(__file__).resolve().parent / "settings"), os.environ.get("PYTHONPATH"))
+                if p
+            ),
             "AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY": "1",
             "AIRFLOW_AMPLIFY_EXAMPLE_RETRIES": "1",
             "AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL": "1",

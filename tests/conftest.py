@@ -17,6 +17,10 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).parent.parent / "dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+# The cluster policy that shortens the example DAGs' retries and polls (AIRFLOW_AMPLIFY_EXAMPLE_*) in
+# every Airflow process a test starts, as a deployment's own airflow_local_settings.py would.
+_SETTINGS = str(Path(__file__).resolve().parent.parent / "demo" / "settings")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SETTINGS, os.environ.get("PYTHONPATH")) if p)
 
 pytest_plugins = ["airflow_amplify.testing.pytest_plugin"]
 
