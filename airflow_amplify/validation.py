@@ -166,7 +166,10 @@ def ensure_connection_exists(conn_id: str | None, param: str = "aws_conn_id") ->
     """
     if conn_id is None:
         return
-    from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+    from airflow.providers.common.compat.sdk import (  # keeps this module free of Airflow at import time
+        AirflowNotFoundException,
+        BaseHook,
+    )
 
     try:
         conn = BaseHook.get_connection(conn_id)

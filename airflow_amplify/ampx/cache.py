@@ -29,6 +29,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -129,8 +130,6 @@ class NodeModulesCache:
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         log=None,
     ):
-        import logging
-
         self.root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.entries_dir = self.root / "node_modules"
         self.max_entries = max_entries

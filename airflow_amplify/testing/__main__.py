@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from airflow_amplify.testing.world.server import WorldServer
+    from airflow_amplify.testing.world.server import WorldServer  # moto loads only when the world starts
 
     server = WorldServer(host=args.host, port=args.port).start()
     if args.public_url:

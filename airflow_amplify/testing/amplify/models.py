@@ -9,9 +9,11 @@ state is read, so timestamps are those of the simulated events, not of the polls
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
 import threading
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -614,9 +616,6 @@ class AmplifyBackend:
     @staticmethod
     def _inspect_upload(job: Job, data: bytes) -> None:
         """Record the names in an uploaded zip; a file that is no zip makes the job fail at DEPLOY."""
-        import io
-        import zipfile
-
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 job.uploaded_files = sorted(archive.namelist())

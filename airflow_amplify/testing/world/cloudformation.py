@@ -21,7 +21,7 @@ import threading
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -167,8 +167,6 @@ class StackOverlay:
 
 
 def _ms(milliseconds: int):
-    from datetime import timedelta
-
     return timedelta(milliseconds=milliseconds)
 
 

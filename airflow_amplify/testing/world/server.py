@@ -26,6 +26,7 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape, unescape
 
 from airflow_amplify.testing.amplify.exceptions import AmplifyError, NotFoundException
 from airflow_amplify.testing.amplify.models import AmplifyBackend, BuildScript, Clock
@@ -117,7 +118,6 @@ def _fix_template_summary_metadata(body: bytes) -> bytes:
     match = re.search(rb"<Metadata>(.*?)</Metadata>", body, re.DOTALL)
     if not match:
         return body
-    from xml.sax.saxutils import escape, unescape
 
     text = unescape(match.group(1).decode())
     try:
