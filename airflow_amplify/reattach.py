@@ -82,7 +82,8 @@ class ReattachJobMixin(ResumableJobMixin):
     The operator implements ``ResumableJobMixin``'s interface (``submit_job``, ``get_job_status``
     returning None for a job that is not this task's to adopt, ``is_job_active``,
     ``is_job_succeeded``, ``poll_until_complete``, ``get_job_result``) and ``validate()``; it calls
-    :meth:`forget_job` when a deferred wait ends successfully.
+    :meth:`forget_job` when a deferred wait ends successfully; its ``execute`` returns
+    :meth:`execute_reattaching`.
     """
 
     external_id_key: str
@@ -90,7 +91,12 @@ class ReattachJobMixin(ResumableJobMixin):
     def validate(self) -> None:
         """Check every input before any AWS call (override)."""
 
-    def execute(self, context: Any) -> Any:
+    def execute_reattaching(self, context: Any) -> Any:
+        """``execute``: validate, then re-attach to the earlier try's job or start one and wait.
+
+        The operator's own ``execute`` calls it (Airflow 2 wraps only ``execute`` methods of operator
+        classes, and passes them a sentinel argument).
+        """
         self.validate()
         if context.get("task_state_store") is not None:
             return self.execute_resumable(context)  # Airflow 3.3+: the task state store survives retries

@@ -120,6 +120,9 @@ class AmplifyBaseJobOperator(ReattachJobMixin, AwsBaseOperator[AmplifyHook]):
 
     # --- re-attach: ReattachJobMixin's interface (ResumableJobMixin's, on every Airflow line) ----
 
+    def execute(self, context: Context) -> Any:
+        return self.execute_reattaching(context)
+
     def _same_target(self, ref: dict[str, Any]) -> bool:
         return ref.get("app_id") == self.app_id and ref.get("branch_name") == self.branch_name
 

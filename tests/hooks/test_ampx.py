@@ -455,7 +455,9 @@ def test_missing_node_is_refused(tmp_path, monkeypatch):
 
 
 def test_missing_connection_is_refused(amplify_world):
-    with pytest.raises(AmpxPreflightError, match="aws_conn_id='aws_nowhere': no such Airflow connection"):
+    with pytest.raises(
+        AmpxPreflightError, match="aws_conn_id='aws_nowhere': no Airflow connection with this id"
+    ):
         AmpxHook(aws_conn_id="aws_nowhere").check_connection()
 
 

@@ -246,7 +246,9 @@ def test_deploy_bad_inputs_name_what_to_fix(
 ):
     amplify_world.bootstrap_cdk(PRODUCTION)
     # missing connection
-    with pytest.raises(AmpxPreflightError, match="aws_conn_id='aws_nowhere': no such Airflow connection"):
+    with pytest.raises(
+        AmpxPreflightError, match="aws_conn_id='aws_nowhere': no Airflow connection with this id"
+    ):
         deploy_op(production_app, fake_project, fake_ampx, conn="aws_nowhere").execute(task_context())
     # missing project dir, no backend file
     with pytest.raises(AmpxPreflightError, match="project_dir='.*nowhere' does not exist"):

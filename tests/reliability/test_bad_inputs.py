@@ -218,7 +218,7 @@ CASES = [
     Case("branch setup unknown connection", BS, staging(aws_conn_id="aws_nowhere", enable_auto_build=False),
          fixed("aws_conn_id='aws_nowhere'", "no Airflow connection"), "connection"),
     Case("pipeline deploy unknown connection", PD, _deploy_with(aws_conn_id="aws_nowhere"),
-         fixed("aws_conn_id='aws_nowhere'", "no such Airflow connection"), "connection"),
+         fixed("aws_conn_id='aws_nowhere'", "no Airflow connection with this id"), "connection"),
     Case("pipeline deploy connection of the wrong type", PD, _deploy_with(aws_conn_id="not_aws"),
          fixed("aws_conn_id='not_aws'", "type 'http'", "'aws'"), "connection"),
     Case("generate outputs connection of the wrong type", GO, lambda w: {**staging()(w), "aws_conn_id": "not_aws",
