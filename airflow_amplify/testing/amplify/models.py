@@ -250,6 +250,8 @@ class AmplifyBackend:
         self.concurrency_limit = 5
         self.default_script = BuildScript()
         self.webhook_lag_seconds = 0.0
+        #: Called as ``listener(job, status, at)`` on every job status change, under the lock.
+        self.listeners: list[Any] = []
         self.reset()
 
     # --- housekeeping -----------------------------------------------------------------------
@@ -635,6 +637,8 @@ class AmplifyBackend:
         job.status_since = at
         if status in JOB_TERMINAL_STATUSES:
             job.end_time = at
+        for listener in self.listeners:
+            listener(job, status, at)
 
     def _running_count(self, account_id: str, region: str) -> int:
         return sum(

@@ -118,10 +118,12 @@ class WorldClient:
         last_updated_time: str | None = None,
         account_id: str = STAGING_ACCOUNT_ID,
         region: str | None = None,
+        step_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Script an existing (moto) stack: successive DescribeStacks answers show ``statuses`` in turn.
 
-        ``events`` (oldest first) are added to its DescribeStackEvents answers; see
+        ``events`` (oldest first) are added to its DescribeStackEvents answers; with
+        ``step_seconds`` the status moves on by the world's clock instead of per answer; see
         :class:`~airflow_amplify.testing.world.cloudformation.StackScript`.
         """
         data = {
@@ -132,8 +134,14 @@ class WorldClient:
             "events": events or [],
             "status_reason": status_reason,
             "last_updated_time": last_updated_time,
+            "step_seconds": step_seconds,
         }
         return self._call("POST", "/stacks", data)["stack"]
+
+    def events(self) -> dict[str, Any]:
+        """Status events the world published: counts (published, delivered, dropped, delayed, failed)
+        and the recent events with their fate (see :mod:`airflow_amplify.testing.events`)."""
+        return self._call("GET", "/events")
 
     def settings(self, **changes: Any) -> dict[str, Any]:
         """Read, or change, world settings: concurrency_limit, default_script, webhook_lag_seconds, time_speed."""

@@ -46,6 +46,10 @@ class StackScript:
     :param last_updated_time: ``LastUpdatedTime`` to show (ISO 8601); None: the time the script was set.
     :param events: extra events (dicts with ``LogicalResourceId``, ``ResourceType``, ``ResourceStatus``,
         optional ``ResourceStatusReason``, ``PhysicalResourceId``, ``Timestamp``), oldest first.
+    :param step_seconds: when set, the status moves on by time (one status per ``step_seconds`` of
+        the world's clock since the script was set) instead of per answer, as a stack that nobody
+        polls does (an event-driven wait).
+    :param started_at: the world time the script was set (for ``step_seconds``).
     """
 
     statuses: list[str]
@@ -53,8 +57,22 @@ class StackScript:
     last_updated_time: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     served: int = 0
+    step_seconds: float | None = None
+    started_at: float = 0.0
 
-    def next_status(self) -> str:
+    def status_at(self, now: float) -> str | None:
+        """The status an answer would show now (None: per-answer script not yet answered)."""
+        if self.step_seconds:
+            index = int((now - self.started_at) // self.step_seconds)
+        elif self.served:
+            index = self.served - 1
+        else:
+            return None
+        return self.statuses[min(index, len(self.statuses) - 1)]
+
+    def next_status(self, now: float) -> str:
+        if self.step_seconds:
+            return self.status_at(now)  # type: ignore[return-value]
         status = self.statuses[min(self.served, len(self.statuses) - 1)]
         self.served += 1
         return status
@@ -63,9 +81,18 @@ class StackScript:
 class StackOverlay:
     """Scripted stacks of the world, by account, region and stack name."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Any = None) -> None:
+        import time
+
         self._lock = threading.Lock()
         self._scripts: dict[tuple[str, str, str], StackScript] = {}
+        self._now = now or time.time
+
+    def visible_status(self, account_id: str, region: str, stack_name: str) -> str | None:
+        """What a scripted stack shows now (None: not scripted, or not answered yet)."""
+        with self._lock:
+            script = self._scripts.get((account_id, region, stack_name))
+            return script.status_at(self._now()) if script else None
 
     def reset(self) -> None:
         with self._lock:
@@ -84,6 +111,8 @@ class StackOverlay:
             status_reason=data.get("status_reason"),
             last_updated_time=data.get("last_updated_time") or _iso(now),
             events=events,
+            step_seconds=float(data["step_seconds"]) if data.get("step_seconds") else None,
+            started_at=self._now(),
         )
         if not script.statuses:
             raise ValueError("statuses must name at least one stack status")
@@ -120,7 +149,7 @@ class StackOverlay:
             stack_id = member.findtext(_tag("StackId")) or ""
             with self._lock:
                 script = self._scripts.get((account_id, region, name_el.text or ""))
-                status = script.next_status() if script else None
+                status = script.next_status(self._now()) if script else None
             if script is not None:
                 status_el.text = status
                 if script.status_reason:

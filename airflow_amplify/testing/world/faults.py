@@ -24,7 +24,9 @@ class FaultRule:
         closed before the answer: the client cannot know the request took effect), ``403`` (the
         request's security token has expired: a non-transient error, as when an assumed role's
         session runs out during a long wait).
-    :param service: ``amplify``, ``amplify-webhooks``, ``cloudformation``, ``sts``, ... or ``*``.
+    :param service: ``amplify``, ``amplify-webhooks``, ``cloudformation``, ``sts``, ... or ``*``;
+        ``event-delivery`` (never matched by ``*``) for the world's status events, with the detail
+        type (``Amplify Deployment Status Change``) as operation and ``drop`` or ``delay``.
     :param operations: operation names (``GetJob``, ``DescribeStacks``, ``startbuild``); empty for all.
     :param rate: fraction of matching requests that get the fault, 0 to 1.
     :param count: at most this many faults from this rule (None: no limit).
@@ -90,9 +92,15 @@ class FaultInjector:
         with self._lock:
             self.rules = []
 
-    def pick(self, service: str, operation: str | None) -> FaultRule | None:
+    def pick(self, service: str, operation: str | None, explicit: bool = False) -> FaultRule | None:
+        """The fault for one request, if any.
+
+        :param explicit: only rules naming ``service`` itself apply (not ``*``).
+        """
         with self._lock:
             for rule in self.rules:
+                if explicit and rule.service != service:
+                    continue
                 if rule.matches(service, operation) and rule.fire():
                     return rule
         return None

@@ -32,6 +32,7 @@ from airflow_amplify.testing.amplify.exceptions import AmplifyError, NotFoundExc
 from airflow_amplify.testing.amplify.models import AmplifyBackend, BuildScript, Clock
 from airflow_amplify.testing.amplify.responses import ROUTES, AmplifyResponses, error_response, parse_query
 from airflow_amplify.testing.world.cloudformation import StackOverlay
+from airflow_amplify.testing.world.events import EventPublisher, WorldTicker
 from airflow_amplify.testing.world.faults import FaultInjector, FaultRule, fault_response
 
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -147,7 +148,9 @@ class WorldApp:
         self.amplify_responses = AmplifyResponses(self.amplify)
         self.faults = FaultInjector()
         self.requests = RequestLog()
-        self.stacks = StackOverlay()
+        self.stacks = StackOverlay(now=self.clock.now)
+        self.events = EventPublisher(self.faults)
+        self.ticker = WorldTicker(self.amplify, self.stacks, self.events)
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     @property
@@ -169,6 +172,8 @@ class WorldApp:
         self.faults.clear()
         self.requests.clear()
         self.stacks.reset()
+        self.events.reset()
+        self.ticker.reset()
         self.clock.reset()
 
     # --- WSGI -------------------------------------------------------------------------------
@@ -233,6 +238,7 @@ class WorldApp:
                     status, headers, payload = fault_response(rule.kind, entry["service"])
                     return _response(recording_start_response, status, payload, headers)
             result = self._route(environ, recording_start_response, entry, route, raw_path, body)
+            self.ticker.wake()
             if rule is not None and rule.kind == "drop_after":
                 return self._drop(environ, start_response)
             return result
@@ -425,6 +431,9 @@ class WorldApp:
                     data,
                 )
             }
+        if (method, path) == ("GET", "/events"):
+            self.events.wait_idle()
+            return {**self.events.counts, "events": self.events.recent()}
         if (method, path) == ("GET", "/jobs"):
             jobs = [amplify.job_view(j) for j in amplify.all_jobs()]
             return {"jobs": [j for j in jobs if all(str(j.get(k)) == v for k, v in query.items())]}
@@ -467,6 +476,8 @@ class WorldServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> WorldServer:
+        self.app.events.start()
+        self.app.ticker.start()
         self._thread = threading.Thread(target=self._server.serve_forever, name="amplify-world", daemon=True)
         self._thread.start()
         return self
@@ -476,6 +487,8 @@ class WorldServer:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.app.ticker.stop()
+        self.app.events.stop()
 
     def __enter__(self) -> WorldServer:
         return self.start()
