@@ -43,6 +43,7 @@ def get_provider_info() -> dict:
                     "airflow_amplify.hooks.ampx",
                     "airflow_amplify.hooks.cloudformation",
                     "airflow_amplify.hooks.deployment",
+                    "airflow_amplify.hooks.events",
                     "airflow_amplify.hooks.outputs",
                     "airflow_amplify.hooks.source",
                 ],
@@ -56,6 +57,7 @@ def get_provider_info() -> dict:
                     "airflow_amplify.operators.ampx",
                     "airflow_amplify.operators.branch",
                     "airflow_amplify.operators.deployment",
+                    "airflow_amplify.operators.events",
                 ],
             }
         ],
