@@ -43,6 +43,9 @@ class AmplifyJobTrigger(BaseTrigger):
         the event, so the resumed task reports it even where the defer call's kwargs are dropped.
     :param deferred_on_try: the try that deferred, echoed in the event: on Airflow 3.0 a retry may
         resume with an earlier try's event, and the task tells them apart by it.
+    :param events: wait for status events instead of polling (see :mod:`airflow_amplify.triggers._events`):
+        a dict with ``queue_url`` and optionally ``safety_poll_interval``; None (default) takes the
+        connection extra's ``amplify_events``; False always polls.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class AmplifyJobTrigger(BaseTrigger):
         stop_on_kill: bool = True,
         action: str | None = None,
         deferred_on_try: int | None = None,
+        events: dict | bool | None = None,
     ):
         super().__init__()
         self.app_id = app_id
@@ -79,6 +83,7 @@ class AmplifyJobTrigger(BaseTrigger):
         self.stop_on_kill = stop_on_kill
         self.action = action
         self.deferred_on_try = deferred_on_try
+        self.events = events
 
     @classmethod
     def for_task(cls, task: Any, job_id: str, **kwargs: Any) -> AmplifyJobTrigger:
@@ -119,6 +124,7 @@ class AmplifyJobTrigger(BaseTrigger):
                 "stop_on_kill": self.stop_on_kill,
                 "action": self.action,
                 "deferred_on_try": self.deferred_on_try,
+                "events": self.events,
             },
         )
 
@@ -158,6 +164,13 @@ class AmplifyJobTrigger(BaseTrigger):
         return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_amplify.triggers import _events
+
+        events = await _events.resolve(self.events, self.aws_conn_id)
+        if events is not None:
+            async for event in _events.wait_for_job(self, events):
+                yield event
+            return
         watch = JobWatch(
             self.app_id,
             self.branch_name,

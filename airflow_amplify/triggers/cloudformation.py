@@ -57,6 +57,10 @@ class AmplifyStackTrigger(AwsBaseWaiterTrigger):
     :param region_name: AWS region of the stack (default: the connection's).
     :param verify: whether to verify SSL certificates.
     :param botocore_config: botocore client configuration (a dict).
+    :param events: wait for stack status events instead of polling (see
+        :mod:`airflow_amplify.triggers._events`): a dict with ``queue_url`` and optionally
+        ``safety_poll_interval``; None (default) takes the connection extra's ``amplify_events``;
+        False always polls.
     """
 
     aws_hook_class = AmplifyStackHook
@@ -73,12 +77,14 @@ class AmplifyStackTrigger(AwsBaseWaiterTrigger):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
+        events: dict | bool | None = None,
     ):
         super().__init__(
             serialized_fields={
                 "stack_name": stack_name,
                 "changed_since": changed_since,
                 "missing_deadline": missing_deadline,
+                "events": events,
             },
             waiter_name="stack_settled",
             waiter_args={"StackName": stack_name},
@@ -97,6 +103,7 @@ class AmplifyStackTrigger(AwsBaseWaiterTrigger):
         self.stack_name = stack_name
         self.changed_since = changed_since
         self.missing_deadline = missing_deadline
+        self.events = events
 
     def _error(self, reason: str, message: str) -> TriggerEvent:
         return TriggerEvent(
@@ -104,6 +111,13 @@ class AmplifyStackTrigger(AwsBaseWaiterTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_amplify.triggers import _events
+
+        events = await _events.resolve(self.events, self.aws_conn_id)
+        if events is not None:
+            async for event in _events.wait_for_stack(self, events):
+                yield event
+            return
         changed_since = to_datetime(self.changed_since)
         deadline = to_datetime(self.missing_deadline)
         attempts_left = self.attempts
