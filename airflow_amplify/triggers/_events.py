@@ -53,7 +53,7 @@ class EventsConfig:
 
     :param queue_url: this triggerer's SQS queue; ``{triggerer}`` in it is replaced by
         ``$AIRFLOW_AMPLIFY_EVENTS_TRIGGERER`` or, unset, the host name (Airflow's own).
-    :param safety_poll_interval: seconds between the polls a wait makes with no event (>= 10).
+    :param safety_poll_interval: seconds between the polls a wait makes with no event (>= 1).
     """
 
     queue_url: str
@@ -85,7 +85,7 @@ def events_config(value: Any, where: str = "events") -> EventsConfig | None:
 
     None or False: no events (polling). A dict: ``queue_url`` (required, an ``https://`` or, for the
     local world, ``http://`` URL without whitespace) and ``safety_poll_interval`` (seconds, a
-    finite number >= 10, default 300). Anything else is refused with the reason.
+    finite number >= 1, default 300). Anything else is refused with the reason.
 
     :param value: the setting.
     :param where: what to call it in an error message.
@@ -111,9 +111,9 @@ def events_config(value: Any, where: str = "events") -> EventsConfig | None:
         isinstance(interval, bool)
         or not isinstance(interval, int | float)
         or not math.isfinite(interval)
-        or interval < 10
+        or interval < 1
     ):
-        raise ValueError(f"{where}.safety_poll_interval must be a number of seconds >= 10; got {interval!r}")
+        raise ValueError(f"{where}.safety_poll_interval must be a number of seconds >= 1; got {interval!r}")
     return EventsConfig(url, float(interval))
 
 
@@ -444,6 +444,18 @@ def _limit_delay(watch: Any, now: float) -> float:
     return math.inf
 
 
+def _worth_a_look(hints: list[str], watch: Any) -> bool:
+    """Whether events call for a GetJob: a finished (or unknown) status, or, where a queued or
+    running limit is set, a change of phase that starts its clock."""
+    from airflow_amplify.statuses import JOB_STATUSES, job_is_terminal, job_phase
+
+    if any(job_is_terminal(h) or h not in JOB_STATUSES for h in hints):
+        return True
+    if watch.queued_timeout is None and watch.running_timeout is None:
+        return False
+    return any(job_phase(h) != job_phase(watch.last_status or "") for h in hints)
+
+
 async def wait_for_job(trigger: Any, config: EventsConfig) -> AsyncIterator[Any]:
     """AmplifyJobTrigger's wait with events: GetJob at the start, on each event and every safety interval.
 
@@ -496,7 +508,11 @@ async def wait_for_job(trigger: Any, config: EventsConfig) -> AsyncIterator[Any]
             if interest is None or interest.failed:
                 await asyncio.sleep(delay)
                 continue
-            hints = await interest.wait(delay)
+            deadline = time.monotonic() + delay
+            while True:  # until a timeout or an event worth a GetJob
+                hints = await interest.wait(deadline - time.monotonic())
+                if hints is None or interest.failed or _worth_a_look(hints, watch):
+                    break
             if hints and any(job_is_terminal(h) for h in hints):
                 rechecks = UNCONFIRMED_RECHECKS
 
@@ -518,6 +534,7 @@ async def wait_for_stack(trigger: Any, config: EventsConfig) -> AsyncIterator[An
         is_stack_missing_error,
         settle_state,
     )
+    from airflow_amplify.statuses import stack_is_in_progress
     from airflow_amplify.triggers.cloudformation import REASON_NO_NEW_DEPLOY, REASON_STACK_MISSING, _parse
 
     changed_since = _parse(trigger.changed_since)
@@ -586,8 +603,12 @@ async def wait_for_stack(trigger: Any, config: EventsConfig) -> AsyncIterator[An
                 last_status = status
             if interest is None or interest.failed:
                 await asyncio.sleep(trigger.waiter_delay)
-            else:
-                await interest.wait(min(delay, max(1.0, give_up_at - time.monotonic())))
+                continue
+            until = time.monotonic() + min(delay, max(1.0, give_up_at - time.monotonic()))
+            while True:  # until a timeout or an event that may mean "settled"
+                hints = await interest.wait(until - time.monotonic())
+                if hints is None or interest.failed or not all(map(stack_is_in_progress, hints)):
+                    break
 
 
 @contextlib.asynccontextmanager
