@@ -39,9 +39,9 @@ def test_every_job_status_change_reaches_a_rules_sqs_target_without_any_poll(amp
         build_seconds=0.3, deploy_seconds=0.2,
     )  # fmt: skip
     amplify = amplify_world.client("amplify")
-    job_id = amplify.start_job(appId=staging_app["app_id"], branchName="main", jobType="RELEASE")["jobSummary"][
-        "jobId"
-    ]
+    job_id = amplify.start_job(appId=staging_app["app_id"], branchName="main", jobType="RELEASE")[
+        "jobSummary"
+    ]["jobId"]
     bodies = drain(sqs, url, lambda b: "SUCCEED" in job_statuses(b))
     assert job_statuses(bodies) == ["PENDING", "PROVISIONING", "RUNNING", "SUCCEED"]
     last = bodies[-1]
@@ -56,13 +56,17 @@ def test_stack_status_changes_are_published_for_moto_and_time_scripted_stacks(am
     sqs, url = rule_to_queue(amplify_world)
     cfn = amplify_world.client("cloudformation")
     template = {"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}
-    stack_id = cfn.create_stack(StackName="amplify-x-main-branch-1", TemplateBody=json.dumps(template))["StackId"]
+    stack_id = cfn.create_stack(StackName="amplify-x-main-branch-1", TemplateBody=json.dumps(template))[
+        "StackId"
+    ]
     amplify_world.script_stack(
         "amplify-x-main-branch-1", ["UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"], step_seconds=0.5
     )
 
     def stack_statuses(bodies):
-        return [b["detail"]["status-details"]["status"] for b in bodies if b["source"] == "aws.cloudformation"]
+        return [
+            b["detail"]["status-details"]["status"] for b in bodies if b["source"] == "aws.cloudformation"
+        ]
 
     bodies = drain(sqs, url, lambda b: "UPDATE_ROLLBACK_COMPLETE" in stack_statuses(b))
     assert stack_statuses(bodies)[-2:] == ["UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"]
@@ -70,7 +74,9 @@ def test_stack_status_changes_are_published_for_moto_and_time_scripted_stacks(am
     assert {b["detail-type"] for b in bodies} == {STACK_DETAIL_TYPE}
 
 
-def test_event_delivery_faults_drop_or_delay_events_and_star_rules_leave_them_alone(amplify_world, staging_app):
+def test_event_delivery_faults_drop_or_delay_events_and_star_rules_leave_them_alone(
+    amplify_world, staging_app
+):
     sqs, url = rule_to_queue(amplify_world)
     amplify_world.inject_fault("500", service="*", operations=[AMPLIFY_DETAIL_TYPE])  # not for events
     amplify_world.inject_fault("drop", service="event-delivery", operations=[AMPLIFY_DETAIL_TYPE], count=2)
@@ -79,7 +85,9 @@ def test_event_delivery_faults_drop_or_delay_events_and_star_rules_leave_them_al
         staging_app["app_id"], "main", created_seconds=0, pending_seconds=0, provision_seconds=0.1,
         build_seconds=0.1, deploy_seconds=0.1,
     )  # fmt: skip
-    amplify_world.client("amplify").start_job(appId=staging_app["app_id"], branchName="main", jobType="RELEASE")
+    amplify_world.client("amplify").start_job(
+        appId=staging_app["app_id"], branchName="main", jobType="RELEASE"
+    )
     bodies = drain(sqs, url, lambda b: len(job_statuses(b)) >= 2, timeout=10)
     counts = amplify_world.events()
     assert counts["dropped"] == 2 and counts["delayed"] == 1

@@ -73,6 +73,7 @@ def test_serialization_round_trip():
         "aws_conn_id": "aws_production",
         "region_name": "eu-west-1",
         "botocore_config": {"retries": {"mode": "standard"}},
+        "events": None,
     }
     assert _roundtrip(trigger).serialize() == (classpath, kwargs)
     hook = trigger.hook()
