@@ -13,8 +13,9 @@ a. **Calls and latency per build length.** Builds of 1, 5 and 20 minutes (every 
    latencies are shown as measured, because nothing on the event path (EventBridge, SQS long
    poll, one GetJob) is a scaled delay. Goal: events at most 0.05x the fixed loop's GetJob calls
    and at most 2 s latency at every length.
-b. **Capacity.** ``--n`` builds (default 1,000, 15-35 s) waited for in one child process and event
-   loop, as the triggerer runs them, with events and with today's polling (10 s cap): Amplify and
+b. **Capacity.** ``--n`` builds (default 1,000, 15-35 s, each held CREATED until all are started, then
+   leaving it over 20 s)
+   waited for in one child process and event loop, as the triggerer runs them, with events and with today's polling (10 s cap): Amplify and
    SQS calls per wait, CPU and peak memory per wait, lost (no or a wrong event) and late (more than
    10 s after the build) completions, and the event loop's longest block (the worst lateness of a
    10 ms ticker task). The world runs in its own process so its CPU is not counted.
@@ -46,6 +47,14 @@ os.environ.setdefault("AWS_CONFIG_FILE", os.devnull)
 os.environ.setdefault("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+#: Where the tables go: the original stdout (the triggers' own log lines are sent to /dev/null).
+REPORT = sys.stdout
+
+
+def say(*parts: object) -> None:
+    print(*parts, file=REPORT, flush=True)
+
+
 TERMINAL = ("SUCCEED", "FAILED", "CANCELLED")
 
 
@@ -174,8 +183,7 @@ def measure_a(world, app: dict, waiters: list[str], minutes: float, k: float, ev
 
 def part_a(world, args) -> None:
     k = args.scale
-    queue_url = set_up_events(world)
-    events = {"queue_url": queue_url, "safety_poll_interval": max(1.0, 300 / k)}
+    events = {"queue_url": set_up_events(world, "a"), "safety_poll_interval": max(1.0, 300 / k)}
     waiters = ["fixed", "trigger", "trigger-no-history", "events", "events-no-history"]
     app = world.seed_app("bench-a", waiters)
     rows = []
@@ -183,10 +191,8 @@ def part_a(world, args) -> None:
         rows += measure_a(world, app, waiters, minutes, k, events)
         print(f"  measured {minutes:g}-minute builds", file=sys.stderr, flush=True)
 
-    print(
-        f"\n(a) Calls and detection latency per wait; durations divided by {k:g}; safety poll 300 s (scaled)"
-    )
-    print(
+    say(f"\n(a) Calls and detection latency per wait; durations divided by {k:g}; safety poll 300 s (scaled)")
+    say(
         f"{'build':>6}  {'waiter':<20} {'GetJob':>7} {'vs fixed':>9} {'latency s':>10} {'SQS receives':>13}  goal"
     )
     for minutes, branch, calls, latency, receives in rows:
@@ -197,7 +203,7 @@ def part_a(world, args) -> None:
             if calls == 2 and 0.05 * fixed_calls < 2:
                 goal += f"; the floor, a read at the start and one to confirm, is {2 / fixed_calls:.3f}x"
         shared = f"{receives:>6} shared" if receives else ""
-        print(
+        say(
             f"{minutes:>4g} m  {branch:<20} {calls:>7} {calls / fixed_calls:>8.3f}x {latency:>10.2f} {shared:>13}  {goal}"
         )
 
@@ -277,9 +283,15 @@ def run_child(world, apps, n: int, args, events: dict | None, build_span: tuple[
         assert proc.stdout.readline().strip() == "READY"
         amplify = world.client("amplify")
         jobs = []
+        # Starting a thousand jobs one by one takes a while: each job stays CREATED until about the
+        # time the last one is started, so no build is over before the waits begin.
+        began, per_job = time.monotonic(), 0.15
         for i, (app_id, branch) in enumerate(branches):
+            if i == 20:
+                per_job = (time.monotonic() - began) / 20 * 1.5
+            hold = max(1.0, began + per_job * n + 5 - time.monotonic()) + 20.0 * i / n  # spread over 20 s
             world.script_next_job(
-                app_id, branch, created_seconds=0, pending_seconds=0, provision_seconds=1,
+                app_id, branch, created_seconds=hold, pending_seconds=0, provision_seconds=1,
                 build_seconds=low + (high - low) * i / max(1, n - 1), deploy_seconds=1,
             )  # fmt: skip
             job = amplify.start_job(appId=app_id, branchName=branch, jobType="RELEASE")
@@ -312,19 +324,21 @@ def capacity_apps(world, n: int, tag: str) -> list[dict]:
 
 
 def part_b(world, args) -> None:
-    queue_url = set_up_events(world)
     rows = []
-    for side, events in (
-        ("polling", None),
-        ("events", {"queue_url": queue_url, "safety_poll_interval": 300}),
-    ):
+    for side in ("polling", "events"):
+        # A fresh queue for the events side: what the polling side's builds published is not its backlog.
+        events = (
+            {"queue_url": set_up_events(world, "b"), "safety_poll_interval": 300}
+            if side == "events"
+            else None
+        )
         apps = capacity_apps(world, args.n, f"cap-{side}-")
         rows.append((side, run_child(world, apps, args.n, args, events, (15.0, 35.0))))
         print(f"  measured {side} x {args.n}", file=sys.stderr, flush=True)
-    print(
+    say(
         f"\n(b) {args.n} concurrent waits in one triggerer event loop; builds 15-35 s; polling caps at {args.delay:g} s"
     )
-    print(
+    say(
         f"{'side':<8} {'GetJob/wait':>11} {'SQS/wait':>9} {'CPU ms/wait':>11} {'KB/wait':>8} {'lost':>5} "
         f"{'late':>5} {'p50 s':>6} {'max s':>6} {'block ms':>9} {'calls ratio':>11} {'CPU ratio':>9}"
     )
@@ -334,13 +348,13 @@ def part_b(world, args) -> None:
         late = sum(1 for x in r["latencies"] if x > 10)
         p50 = r["latencies"][len(r["latencies"]) // 2] if r["latencies"] else float("nan")
         worst = r["latencies"][-1] if r["latencies"] else float("nan")
-        print(
+        say(
             f"{side:<8} {r['getjob'] / n:>11.2f} {r['sqs'] / n:>9.3f} {1000 * r['cpu'] / n:>11.2f} "
             f"{1024 * r['mb'] / n:>8.1f} {r['lost']:>5} {late:>5} {p50:>6.2f} {worst:>6.2f} "
             f"{1000 * r['block']:>9.1f} {r['getjob'] / base['getjob']:>10.3f}x {r['cpu'] / base['cpu']:>8.2f}x"
         )
     ev = rows[1][1]
-    print(
+    say(
         f"events: consumers {len(ev['consumers'])}, {ev['consumers']}; world events {ev['events']['delivered']} delivered"
     )
 
@@ -349,10 +363,12 @@ def part_b(world, args) -> None:
 
 
 def part_c(world, args) -> None:
-    queue_url = set_up_events(world)
-    events = {"queue_url": queue_url, "safety_poll_interval": args.safety}
     rows = []
     for rate in (0.0, 0.1):
+        events = {
+            "queue_url": set_up_events(world, f"c{int(rate * 100)}"),
+            "safety_poll_interval": args.safety,
+        }
         world.clear_faults()
         if rate:
             world.inject_fault("drop", service="event-delivery", rate=rate, seed=7)
@@ -360,15 +376,17 @@ def part_c(world, args) -> None:
         rows.append((rate, run_child(world, apps, args.lost_n, args, events, (3.0, 13.0))))
         print(f"  measured drop rate {rate:.0%}", file=sys.stderr, flush=True)
     world.clear_faults()
-    print(f"\n(c) {args.lost_n} waits with events, safety poll {args.safety:g} s, builds 3-13 s")
-    print(
+    for rate, r in rows:
+        say(f"  drop {rate:.0%}: consumers {r['consumers']}")
+    say(f"\n(c) {args.lost_n} waits with events, safety poll {args.safety:g} s, builds 3-13 s")
+    say(
         f"{'dropped':>8} {'events dropped':>14} {'completed':>10} {'lost':>5} {'by event':>9} {'by safety poll':>15} {'max s':>6} {'GetJob/wait':>11}  goal"
     )
     for rate, r in rows:
         lat = r["latencies"]
         by_event = sum(1 for x in lat if x <= 2)
         goal = "met" if r["lost"] == 0 and lat and lat[-1] <= args.safety + 2 else "missed"
-        print(
+        say(
             f"{rate:>8.0%} {r['events']['dropped']:>14} {len(lat):>10} {r['lost']:>5} {by_event:>9} "
             f"{len(lat) - by_event:>15} {lat[-1] if lat else float('nan'):>6.2f} {r['getjob'] / r['n']:>11.2f}  {goal}"
         )
@@ -392,9 +410,10 @@ def main() -> int:
     from airflow_amplify.testing import WorldClient
 
     proc, url = start_world()
-    report = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-    sys.stdout = report  # the tables; the triggers' own log lines go to /dev/null
+    global REPORT
+    REPORT = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the triggers' log lines (structlog on Airflow 3)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
     try:
         world = WorldClient(url)
         os.environ["AIRFLOW_CONN_AWS_BENCH"] = json.dumps(world.aws_connection())

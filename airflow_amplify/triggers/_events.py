@@ -45,6 +45,8 @@ DEFAULT_SAFETY_POLL = 300.0
 WAIT_TIME_SECONDS = 20
 #: GetJob calls, ``poll_interval`` apart, after an event said "finished" and GetJob did not agree yet.
 UNCONFIRMED_RECHECKS = 3
+#: Long polls one consumer runs at once while its queue has a backlog (one when it has none).
+MAX_RECEIVERS = 4
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,9 @@ class EventConsumer:
         self.failed: str | None = None
         self.task: asyncio.Task | None = None
         self._idle_since = time.monotonic()
+        self._client: Any = None
+        self._extra: set[asyncio.Task] = set()
+        self._deleting: set[asyncio.Task] = set()
         #: What this consumer did, for tests and benchmarks.
         self.stats = {"receives": 0, "messages": 0, "deletes": 0, "matched": 0, "unmatched": 0, "errors": 0}
 
@@ -305,49 +310,77 @@ class EventConsumer:
                 interest.woken.set()
 
     async def _run(self) -> None:
-        from airflow_amplify.hooks.amplify import is_transient_error
-
         try:
             async with await self.open_client() as client:
-                errors = 0
-                while self.interests or time.monotonic() - self._idle_since < self.linger:
-                    try:
-                        self.stats["receives"] += 1
-                        answer = await client.receive_message(
-                            QueueUrl=self.queue_url,
-                            WaitTimeSeconds=WAIT_TIME_SECONDS,
-                            MaxNumberOfMessages=10,
-                        )
-                        messages = answer.get("Messages") or []
-                        for message in messages:
-                            self.stats["messages"] += 1
-                            matched = self.dispatch(message.get("Body"))
-                            self.stats["matched" if matched else "unmatched"] += 1
-                        if messages:
-                            self.stats["deletes"] += 1
-                            await client.delete_message_batch(
-                                QueueUrl=self.queue_url,
-                                Entries=[
-                                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                                    for i, m in enumerate(messages)
-                                ],
-                            )
-                        errors = 0
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as err:
-                        self.stats["errors"] += 1
-                        if not is_transient_error(err) or errors >= 5:
-                            self._give_up(_describe(err))
-                            return
-                        errors += 1
-                        await asyncio.sleep(min(30.0, 2.0**errors))
+                self._client = client
+                await self._receive(extra=False)
+                while self._extra:  # let extra receivers finish before the client closes
+                    await asyncio.gather(*self._extra, return_exceptions=True)
+                if self._deleting:
+                    await asyncio.gather(*self._deleting, return_exceptions=True)
         except asyncio.CancelledError:
+            for task in (*self._extra, *self._deleting):
+                task.cancel()
             raise
         except Exception as err:  # the client could not be made (credentials, region)
             self._give_up(_describe(err))
         finally:
             _forget(self)
+
+    async def _receive(self, extra: bool) -> None:
+        """One receiver: long-polls until the consumer is idle, failed, or (an extra one) the queue is drained.
+
+        A full batch (ten messages) means a backlog: another receiver joins, up to ``MAX_RECEIVERS``;
+        deletes run beside the next receive.
+        """
+        from airflow_amplify.hooks.amplify import is_transient_error
+
+        client, errors = self._client, 0
+        while self.failed is None and (self.interests or time.monotonic() - self._idle_since < self.linger):
+            try:
+                self.stats["receives"] += 1
+                answer = await client.receive_message(
+                    QueueUrl=self.queue_url, WaitTimeSeconds=WAIT_TIME_SECONDS, MaxNumberOfMessages=10
+                )
+                errors = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                self.stats["errors"] += 1
+                if not is_transient_error(err) or errors >= 5:
+                    self._give_up(_describe(err))
+                    return
+                errors += 1
+                await asyncio.sleep(min(30.0, 2.0**errors))
+                continue
+            messages = answer.get("Messages") or []
+            for message in messages:
+                self.stats["messages"] += 1
+                matched = self.dispatch(message.get("Body"))
+                self.stats["matched" if matched else "unmatched"] += 1
+            if messages:
+                self._spawn(self._deleting, self._delete(messages))
+            if len(messages) == 10 and 1 + len(self._extra) < MAX_RECEIVERS:
+                self._spawn(self._extra, self._receive(extra=True))
+            elif extra and len(messages) < 10:
+                return
+
+    @staticmethod
+    def _spawn(tasks: set[asyncio.Task], coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _delete(self, messages: list[dict[str, Any]]) -> None:
+        self.stats["deletes"] += 1
+        try:
+            await self._client.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        except Exception as err:  # read again after the visibility timeout: a duplicate, harmless
+            self.stats["errors"] += 1
+            log.debug("Amplify status events: delete failed (%s)", _describe(err))
 
 
 def _describe(err: BaseException) -> str:
