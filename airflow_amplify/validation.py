@@ -8,8 +8,10 @@ module is cheap: botocore and Airflow are imported inside the functions that nee
 
 from __future__ import annotations
 
+import math
 import re
 import urllib.parse
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -337,3 +339,79 @@ def check_directory_or_missing(path: str | None, param: str) -> None:
             f"{param}={str(path)!r} is not a directory (a file has that name); give a directory, "
             "which is created if missing."
         )
+
+
+# --- event-driven waits -----------------------------------------------------------------------
+
+_EVENTS_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def validate_events_setting(value: Any, where: str = "events") -> tuple[str, float] | None:
+    """Check an event-driven-wait setting (a trigger's ``events`` or a connection extra's ``amplify_events``).
+
+    None or False: no events (polling). A dict: ``queue_url`` (required, an ``https://`` or, for the
+    local world, ``http://`` URL without whitespace, query or fragment) and ``safety_poll_interval``
+    (seconds, a finite number >= 1, default 300).
+
+    :param value: the setting.
+    :param where: what to call it in an error message.
+    :return: (queue URL, safety poll interval), or None for no events.
+    """
+    if value is None or value is False:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a dict with queue_url, or None/False; got {type(value).__name__}")
+    unknown = set(value) - {"queue_url", "safety_poll_interval"}
+    if unknown:
+        raise ValueError(
+            f"{where} has unknown keys {sorted(unknown)}; valid: queue_url, safety_poll_interval"
+        )
+    url = value.get("queue_url")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or url != url.strip():
+        raise ValueError(f"{where}.queue_url must be the queue's http(s) URL without whitespace; got {url!r}")
+    if any(c.isspace() for c in url) or "?" in url or "#" in url:
+        raise ValueError(f"{where}.queue_url must be a plain queue URL (no spaces, query or fragment)")
+    interval = value.get("safety_poll_interval", 300.0)
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not math.isfinite(interval)
+        or interval < 1
+    ):
+        raise ValueError(f"{where}.safety_poll_interval must be a number of seconds >= 1; got {interval!r}")
+    return url, float(interval)
+
+
+def validate_events_setup(
+    triggerers: Any,
+    queue_prefix: Any,
+    rule_name: Any,
+    message_retention_seconds: Any,
+    safety_poll_interval: Any,
+) -> None:
+    """Check the inputs of :class:`~airflow_amplify.operators.events.AmplifyEventsSetupOperator`."""
+    names = triggerers
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise ValueError(f"triggerers must be a list of names; got {type(names).__name__} {names!r}.")
+    if not 1 <= len(names) <= 100:
+        raise ValueError(f"triggerers must name 1 to 100 triggerers; got {len(names)}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"triggerers has duplicate names: {sorted(names)}.")
+    for value, param, limit in [
+        *((n, "triggerers", 64) for n in names),
+        (queue_prefix, "queue_prefix", 40),
+        (rule_name, "rule_name", 60),
+    ]:
+        if not isinstance(value, str) or not _EVENTS_NAME.fullmatch(value) or len(value) > limit:
+            raise ValueError(f"{param}: {value!r} is not valid; use 1-{limit} letters, digits, '-' or '_'.")
+    for name in names:
+        if len(f"{queue_prefix}-{name}") > 80:
+            raise ValueError(f"queue name {queue_prefix}-{name} is longer than SQS's 80 characters.")
+    retention = message_retention_seconds
+    if isinstance(retention, bool) or not isinstance(retention, int) or not 60 <= retention <= 1209600:
+        raise ValueError(
+            f"message_retention_seconds={retention!r} is not valid; use an integer from 60 to 1209600."
+        )
+    validate_events_setting(
+        {"queue_url": "https://x", "safety_poll_interval": safety_poll_interval}, "safety_poll_interval"
+    )

@@ -9,22 +9,20 @@ wait on another one needed. A second run changes nothing and says so.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_amplify.hooks.amplify import ensure_connection_exists
 from airflow_amplify.hooks.events import AmplifyEventsHook
+from airflow_amplify.validation import ensure_connection_exists, validate_events_setup
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 DEFAULT_RULE_NAME = "airflow-amplify-status-events"
 DEFAULT_QUEUE_PREFIX = "airflow-amplify-events"
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class AmplifyEventsSetupOperator(AwsBaseOperator[AmplifyEventsHook]):
@@ -72,35 +70,12 @@ class AmplifyEventsSetupOperator(AwsBaseOperator[AmplifyEventsHook]):
 
     def validate(self) -> None:
         """Check every input before any AWS call."""
-        names = self.triggerers
-        if isinstance(names, str) or not isinstance(names, Sequence):
-            raise ValueError(f"triggerers must be a list of names; got {type(names).__name__} {names!r}.")
-        if not 1 <= len(names) <= 100:
-            raise ValueError(f"triggerers must name 1 to 100 triggerers; got {len(names)}.")
-        if len(set(names)) != len(names):
-            raise ValueError(f"triggerers has duplicate names: {sorted(names)}.")
-        for value, param, limit in [
-            *((n, "triggerers", 64) for n in names),
-            (self.queue_prefix, "queue_prefix", 40),
-            (self.rule_name, "rule_name", 60),
-        ]:
-            if not isinstance(value, str) or not _NAME.fullmatch(value) or len(value) > limit:
-                raise ValueError(
-                    f"{param}: {value!r} is not valid; use 1-{limit} letters, digits, '-' or '_'."
-                )
-        for name in names:
-            if len(f"{self.queue_prefix}-{name}") > 80:
-                raise ValueError(f"queue name {self.queue_prefix}-{name} is longer than SQS's 80 characters.")
-        retention = self.message_retention_seconds
-        if isinstance(retention, bool) or not isinstance(retention, int) or not 60 <= retention <= 1209600:
-            raise ValueError(
-                f"message_retention_seconds={retention!r} is not valid; use an integer from 60 to 1209600."
-            )
-        from airflow_amplify.triggers._events import events_config
-
-        events_config(
-            {"queue_url": "https://x", "safety_poll_interval": self.safety_poll_interval},
-            "safety_poll_interval",
+        validate_events_setup(
+            self.triggerers,
+            self.queue_prefix,
+            self.rule_name,
+            self.message_retention_seconds,
+            self.safety_poll_interval,
         )
         ensure_connection_exists(self.aws_conn_id)
 

@@ -83,40 +83,18 @@ def _hostname() -> str:
 
 
 def events_config(value: Any, where: str = "events") -> EventsConfig | None:
-    """Check an events setting (a trigger's ``events`` parameter or the connection extra's value).
-
-    None or False: no events (polling). A dict: ``queue_url`` (required, an ``https://`` or, for the
-    local world, ``http://`` URL without whitespace) and ``safety_poll_interval`` (seconds, a
-    finite number >= 1, default 300). Anything else is refused with the reason.
+    """An events setting (a trigger's ``events`` parameter or the connection extra's value), checked
+    by :func:`airflow_amplify.validation.validate_events_setting`; None for polling.
 
     :param value: the setting.
     :param where: what to call it in an error message.
     """
-    if value is None or value is False:
-        return None
+    from airflow_amplify.validation import validate_events_setting
+
     if isinstance(value, EventsConfig):
         return value
-    if not isinstance(value, dict):
-        raise ValueError(f"{where} must be a dict with queue_url, or None/False; got {type(value).__name__}")
-    unknown = set(value) - {"queue_url", "safety_poll_interval"}
-    if unknown:
-        raise ValueError(
-            f"{where} has unknown keys {sorted(unknown)}; valid: queue_url, safety_poll_interval"
-        )
-    url = value.get("queue_url")
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or url != url.strip():
-        raise ValueError(f"{where}.queue_url must be the queue's http(s) URL without whitespace; got {url!r}")
-    if any(c.isspace() for c in url) or "?" in url or "#" in url:
-        raise ValueError(f"{where}.queue_url must be a plain queue URL (no spaces, query or fragment)")
-    interval = value.get("safety_poll_interval", DEFAULT_SAFETY_POLL)
-    if (
-        isinstance(interval, bool)
-        or not isinstance(interval, int | float)
-        or not math.isfinite(interval)
-        or interval < 1
-    ):
-        raise ValueError(f"{where}.safety_poll_interval must be a number of seconds >= 1; got {interval!r}")
-    return EventsConfig(url, float(interval))
+    checked = validate_events_setting(value, where)
+    return EventsConfig(*checked) if checked else None
 
 
 # --- the connection's setting, read off the event loop and cached -------------------------------

@@ -69,11 +69,19 @@ def test_event_mode_waits_with_one_getjob_at_the_start_and_one_to_confirm(
     amplify_world, aws_connections, staging_app
 ):
     events = events_for(setup_events())
-    job_id = start(amplify_world, staging_app, build=4.0)
+    job_id = start(amplify_world, staging_app, build=60)
     amplify_world.clear_requests()
     trigger = rebuild(job_trigger(staging_app, job_id, events))  # the event setting survives serialization
     assert trigger.events == events
-    payload = asyncio.run(first(trigger))
+
+    async def scenario():
+        task = asyncio.ensure_future(first(trigger))
+        while amplify_world.count("GetJob") < 1:  # the wait has read the job once, and registered
+            await asyncio.sleep(0.1)
+        amplify_world.settings(time_speed=100)  # the build ends in about a second now
+        return await task
+
+    payload = asyncio.run(scenario())
     assert payload["status"] == "success" and payload["job_id"] == job_id
     # One read at the start, one to confirm the SUCCEED event; none for the events in between.
     assert amplify_world.count("GetJob") == 2
@@ -115,7 +123,7 @@ def test_duplicate_out_of_order_and_foreign_events_neither_fire_early_nor_lose_t
     amplify_world, aws_connections, staging_app
 ):
     events = events_for(setup_events())
-    job_id = start(amplify_world, staging_app, build=2.5)
+    job_id = start(amplify_world, staging_app, build=60)
     sqs = amplify_world.client("sqs")
 
     def send(job, status, times=1):
@@ -132,6 +140,7 @@ def test_duplicate_out_of_order_and_foreign_events_neither_fire_early_nor_lose_t
         sqs.send_message(QueueUrl=events["queue_url"], MessageBody="not json")
         await asyncio.sleep(1.0)
         assert not task.done()  # confirmed with GetJob: not finished, still waiting
+        amplify_world.settings(time_speed=100)  # the build ends in about a second now
         payload = await task
         (consumer,) = _events.consumers()
         return payload, consumer.stats
