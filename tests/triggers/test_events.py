@@ -24,6 +24,22 @@ def _fresh_registry():
     _events.reset()
 
 
+@pytest.fixture
+def made_consumers(monkeypatch):
+    """Every consumer the waits get (their own call counts, whatever the transport resends)."""
+    made = []
+    real = _events.consumer_for
+
+    def recording(*args, **kwargs):
+        consumer = real(*args, **kwargs)
+        if consumer is not None and consumer not in made:
+            made.append(consumer)
+        return consumer
+
+    monkeypatch.setattr(_events, "consumer_for", recording)
+    return made
+
+
 def setup_events(triggerers=("t1",), conn="aws_staging"):
     return AmplifyEventsSetupOperator(task_id="setup", aws_conn_id=conn, triggerers=list(triggerers)).execute(
         {}
@@ -206,7 +222,7 @@ def test_a_triggerer_restarted_while_deferred_finishes_from_the_events_its_queue
 
 
 def test_a_deleted_queue_falls_back_to_polling_and_says_so_once(
-    amplify_world, aws_connections, staging_app, caplog
+    amplify_world, aws_connections, staging_app, caplog, made_consumers
 ):
     events = events_for(setup_events())
     amplify_world.client("sqs").delete_queue(QueueUrl=events["queue_url"])
@@ -225,16 +241,20 @@ def test_a_deleted_queue_falls_back_to_polling_and_says_so_once(
     assert [p["status"] for p in payloads] == ["success", "success"]
     warnings = [r for r in caplog.records if "cannot read queue" in r.getMessage()]
     assert len(warnings) == 1 and "QueueDoesNotExist" in warnings[0].getMessage()
-    assert amplify_world.count("ReceiveMessage") == 1  # the second wait did not try the queue again
+    (consumer,) = made_consumers  # the second wait did not try the queue again
+    assert consumer.stats["receives"] == 1 and "QueueDoesNotExist" in consumer.failed
 
 
-def test_an_unreadable_queue_access_denied_falls_back_to_polling(amplify_world, aws_connections, staging_app):
+def test_an_unreadable_queue_access_denied_falls_back_to_polling(
+    amplify_world, aws_connections, staging_app, made_consumers
+):
     events = events_for(setup_events())
     amplify_world.inject_fault("403", service="sqs", operations=["ReceiveMessage"])
     job_id = start(amplify_world, staging_app, build=0.5)
     payload = asyncio.run(first(job_trigger(staging_app, job_id, events)))
     assert payload["status"] == "success"
-    assert amplify_world.count("ReceiveMessage") == 1  # given up at once, not retried in a loop
+    (consumer,) = made_consumers
+    assert consumer.stats["receives"] == 1 and consumer.failed  # given up at once, not retried in a loop
 
 
 def test_lost_events_are_covered_by_the_safety_poll(amplify_world, aws_connections, staging_app):
