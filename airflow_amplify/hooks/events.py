@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-from airflow_amplify.hooks._aws import client_like
+from airflow_amplify.hooks._aws import OtherServiceClientsMixin
 
 #: The events an event-driven wait uses, as an EventBridge event pattern.
 EVENT_PATTERN = {
@@ -37,7 +37,7 @@ def queue_policy(queue_arn: str, rule_arns: list[str]) -> dict[str, Any]:
     }
 
 
-class AmplifyEventsHook(AwsBaseHook):
+class AmplifyEventsHook(OtherServiceClientsMixin, AwsBaseHook):
     """EventBridge (and, through the same connection, SQS) for status-event delivery.
 
     :param args: passed to ``AwsBaseHook`` (aws_conn_id, region_name, verify, config).
@@ -67,7 +67,7 @@ class AmplifyEventsHook(AwsBaseHook):
         :return: ``{"changes": [...], "queues": {id: url}, "rules": [arn, ...]}``.
         """
         events = self.conn
-        sqs = client_like(self, "sqs")
+        sqs = self.client_for("sqs")
         changes: list[str] = []
         ids = list(queue_names)
         groups = [ids[i : i + TARGETS_PER_RULE] for i in range(0, len(ids), TARGETS_PER_RULE)]

@@ -546,10 +546,11 @@ async def wait_for_stack(trigger: Any, config: EventsConfig) -> AsyncIterator[An
         settle_state,
     )
     from airflow_amplify.statuses import stack_is_in_progress
-    from airflow_amplify.triggers.cloudformation import REASON_NO_NEW_DEPLOY, REASON_STACK_MISSING, _parse
+    from airflow_amplify.timestamps import to_datetime
+    from airflow_amplify.triggers.cloudformation import REASON_NO_NEW_DEPLOY, REASON_STACK_MISSING
 
-    changed_since = _parse(trigger.changed_since)
-    deadline = _parse(trigger.missing_deadline)
+    changed_since = to_datetime(trigger.changed_since)
+    deadline = to_datetime(trigger.missing_deadline)
     consumer = consumer_for(
         config,
         (

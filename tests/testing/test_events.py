@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from airflow_amplify.testing.events import AMPLIFY_DETAIL_TYPE, STACK_DETAIL_TYPE
+from airflow_amplify.testing.world.events import AMPLIFY_DETAIL_TYPE, STACK_DETAIL_TYPE
 
 
 def rule_to_queue(world, name="q"):

@@ -140,7 +140,7 @@ class WorldClient:
 
     def events(self) -> dict[str, Any]:
         """Status events the world published: counts (published, delivered, dropped, delayed, failed)
-        and the recent events with their fate (see :mod:`airflow_amplify.testing.events`)."""
+        and the recent events with their fate (see :mod:`airflow_amplify.testing.world.events`)."""
         return self._call("GET", "/events")
 
     def settings(self, **changes: Any) -> dict[str, Any]:

@@ -24,7 +24,9 @@ import json
 import queue
 import threading
 import time
+import uuid
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 
 #: The fault-injection service name of event delivery (see :mod:`airflow_amplify.testing.world.faults`).
@@ -151,10 +153,7 @@ def _put_on_default_bus(event: dict[str, Any]) -> None:
     transformer gets the event as EventBridge sends it (with ``account``, which moto's default
     template leaves out). Other targets go through moto.
     """
-    import uuid
-    from datetime import UTC, datetime
-
-    from moto.events.models import events_backends
+    from moto.events.models import events_backends  # moto is heavy: loaded when the world runs
     from moto.sqs.models import sqs_backends
     from moto.utilities.arns import parse_arn
 
@@ -291,7 +290,7 @@ class WorldTicker:
 
     def _current_stacks(self) -> dict[tuple[str, str, str], str]:
         """Every stack's status as DescribeStacks would show it now, by (account, region, stack id)."""
-        from moto.cloudformation.models import cloudformation_backends
+        from moto.cloudformation.models import cloudformation_backends  # heavy: loaded when the world runs
 
         found: dict[tuple[str, str, str], str] = {}
         for account_id, regions in list(cloudformation_backends.items()):
@@ -307,7 +306,7 @@ def _quick_sqs_retention_check() -> None:
     """moto 5.2 checks each message it hands out against the queue's retention period by computing
     every queue attribute, which counts every message: a receive costs O(backlog) per message (3 s
     per receive with 2,000 messages queued). Read the one attribute instead; same outcome."""
-    from moto.core.utils import unix_time
+    from moto.core.utils import unix_time  # moto is heavy: loaded when the world starts
     from moto.sqs.models import SQSBackend
 
     if getattr(SQSBackend, "_world_retention_check", False):
