@@ -73,8 +73,15 @@ def job_console_url(
     )
 
 
-def job_summary(job: dict[str, Any], app_id: str, branch_name: str, region: str) -> dict[str, Any]:
-    """The XCom-safe summary of a job (GetJob's ``job``, or a ``jobSummary``)."""
+def job_summary(
+    job: dict[str, Any], app_id: str, branch_name: str, region: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """The XCom-safe summary of a job (GetJob's ``job``, or a ``jobSummary``).
+
+    :param partition: the AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``), for the console URL's domain.
+    """
+    from airflow.providers.amazon.aws.links.base_aws import BaseAwsLink
+
     summary = job.get("summary", job)
     return {
         "app_id": app_id,
@@ -85,7 +92,13 @@ def job_summary(job: dict[str, Any], app_id: str, branch_name: str, region: str)
         "start_time": to_iso(summary.get("startTime")),
         "end_time": to_iso(summary.get("endTime")),
         "commit_id": summary.get("commitId"),
-        "console_url": job_console_url(region, app_id, branch_name, summary["jobId"]),
+        "console_url": job_console_url(
+            region,
+            app_id,
+            branch_name,
+            summary["jobId"],
+            BaseAwsLink.get_aws_domain(partition) or "aws.amazon.com",
+        ),
     }
 
 
@@ -299,6 +312,9 @@ class AmplifyHook(AwsBaseHook):
         :param attempts: StartJob attempts in all, after transient errors.
         :param sleep: the sleep function between attempts (tests pass a fake one).
         """
+        from airflow_amplify.validation import to_count
+
+        to_count(attempts, "attempts")
         params: dict[str, Any] = {"appId": app_id, "branchName": branch_name, "jobType": job_type}
         for key, value in (
             ("jobId", job_id),
@@ -331,7 +347,9 @@ class AmplifyHook(AwsBaseHook):
                 )
                 return started
             sleep(min(10.0, 0.5 * 2 ** (attempt - 1)))
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError(
+            "unreachable: attempts >= 1 returns or raises inside the loop"
+        )  # pragma: no cover
 
     def _client_without_retries(self) -> Any:
         """An Amplify client like :attr:`conn` (same connection and settings) whose botocore retries are off."""

@@ -35,7 +35,18 @@ from airflow_amplify.reattach import (
 )
 from airflow_amplify.statuses import JOB_PENDING_STATUS, JOB_SUCCESS_STATUSES, job_is_active
 from airflow_amplify.validation import (
+    AWS_PARAMETER_KINDS,
+    BOOL,
+    amplify,
+    check_connection_id,
+    check_parameters,
+    connection_id,
+    count,
+    custom,
+    duration,
     ensure_connection_exists,
+    enum,
+    shown,
     to_seconds,
     validate_amplify_value,
     validate_webhook_url,
@@ -46,6 +57,15 @@ if TYPE_CHECKING:
 
 IF_BUSY_CHOICES = ("wait", "attach", "stop", "fail")
 WEBHOOK_IF_BUSY_CHOICES = ("trigger", "attach", "fail")
+#: Job types StartJob takes without a job id (RETRY names the job it retries).
+JOB_TYPES_WITHOUT_JOB_ID = ("RELEASE", "WEB_HOOK")
+
+
+def _webhook_id(param: str, value: Any) -> None:
+    """A webhook id, never a webhook URL (whose token must not reach a message)."""
+    if isinstance(value, str) and ("://" in value or "token=" in value):
+        check_connection_id(param, value)  # refuses it without showing it
+    validate_amplify_value(param, value, "WebhookId", required=False)
 
 
 class AmplifyBaseJobOperator(ReattachJobMixin, AwsBaseOperator[AmplifyHook]):
@@ -70,6 +90,18 @@ class AmplifyBaseJobOperator(ReattachJobMixin, AwsBaseOperator[AmplifyHook]):
     operator_extra_links = (AmplifyJobLink(),)
     external_id_key = "amplify_job"
     ui_color = "#ff9900"
+    #: The kind of every parameter, checked by :func:`~airflow_amplify.validation.check_parameters`.
+    parameter_kinds = {
+        **AWS_PARAMETER_KINDS,
+        "wait_for_completion": BOOL,
+        "deferrable": BOOL,
+        "waiter_delay": duration(),
+        "waiter_max_delay": duration(),
+        "queued_timeout": duration(allow_none=True),
+        "running_timeout": duration(allow_none=True),
+        "log_tail_lines": count(0),
+        "stop_job_on_kill": BOOL,
+    }
 
     def __init__(
         self,
@@ -104,14 +136,13 @@ class AmplifyBaseJobOperator(ReattachJobMixin, AwsBaseOperator[AmplifyHook]):
 
     def validate(self) -> None:
         """Check every input before any AWS call; raise ValueError naming the parameter."""
+        check_parameters(self)
         if to_seconds(self.waiter_delay, "waiter_delay") > to_seconds(
             self.waiter_max_delay, "waiter_max_delay"
         ):
             raise ValueError(
                 f"waiter_delay ({self.waiter_delay}) must not exceed waiter_max_delay ({self.waiter_max_delay})."
             )
-        to_seconds(self.queued_timeout, "queued_timeout")
-        to_seconds(self.running_timeout, "running_timeout")
         ensure_connection_exists(self.aws_conn_id)
 
     def start(self, context: Context) -> dict[str, Any]:
@@ -196,7 +227,9 @@ class AmplifyBaseJobOperator(ReattachJobMixin, AwsBaseOperator[AmplifyHook]):
         return self._summary(job)
 
     def _summary(self, job: dict[str, Any]) -> dict[str, Any]:
-        summary = job_summary(job, self.app_id, self.branch_name, self.hook.conn_region_name)
+        summary = job_summary(
+            job, self.app_id, self.branch_name, self.hook.conn_region_name, self.hook.conn_partition
+        )
         summary["action"] = self._action
         return summary
 
@@ -298,6 +331,17 @@ class AmplifyStartJobOperator(AmplifyBaseJobOperator):
     template_fields: Sequence[str] = aws_template_fields(
         "app_id", "branch_name", "job_type", "job_id", "job_reason", "commit_id", "commit_message"
     )
+    parameter_kinds = {
+        **AmplifyBaseJobOperator.parameter_kinds,
+        "app_id": amplify("AppId"),
+        "branch_name": amplify("BranchName"),
+        "job_type": amplify("JobType"),
+        "job_id": amplify("JobId", required=False),
+        "job_reason": amplify("JobReason", required=False),
+        "commit_id": amplify("CommitId", required=False),
+        "commit_message": amplify("CommitMessage", required=False),
+        "if_busy": enum(*IF_BUSY_CHOICES),
+    }
 
     def __init__(
         self,
@@ -321,28 +365,25 @@ class AmplifyStartJobOperator(AmplifyBaseJobOperator):
         self.commit_id = commit_id
         self.commit_message = commit_message
         self.if_busy = if_busy
+        check_parameters(self, at="init")
 
     def validate(self) -> None:
-        super().validate()
-        validate_amplify_value("app_id", self.app_id, "AppId")
-        validate_amplify_value("branch_name", self.branch_name, "BranchName")
         if self.job_type == "MANUAL":
             raise ValueError("job_type='MANUAL' is for manual deployments (CreateDeployment), not StartJob.")
-        validate_amplify_value("job_type", self.job_type, "JobType")
+        super().validate()
         if self.job_type == "RETRY" and not self.job_id:
             raise ValueError("job_type='RETRY' needs job_id: the id of the job to retry.")
-        validate_amplify_value("job_id", self.job_id, "JobId", required=False)
-        validate_amplify_value("job_reason", self.job_reason, "JobReason", required=False)
-        validate_amplify_value("commit_id", self.commit_id, "CommitId", required=False)
-        validate_amplify_value("commit_message", self.commit_message, "CommitMessage", required=False)
-        if self.if_busy not in IF_BUSY_CHOICES:
+        if self.job_id and self.job_type in JOB_TYPES_WITHOUT_JOB_ID:
             raise ValueError(
-                f"if_busy={self.if_busy!r} is not valid; expected one of {', '.join(IF_BUSY_CHOICES)}."
+                f"job_id={self.job_id!r} with job_type={self.job_type!r}: only job_type='RETRY' takes a job id "
+                "(the job to retry); leave job_id out, or use job_type='RETRY'."
             )
 
     def start(self, context: Context) -> dict[str, Any]:
         hook = self.hook
         self._get_branch_or_explain()
+        if self.job_type == "RETRY":
+            self._get_job_to_retry()
         active = hook.get_active_job(self.app_id, self.branch_name)
         if active is not None:
             desc = f"job {active['jobId']} ({active['jobType']}, {active['status']})"
@@ -353,6 +394,14 @@ class AmplifyStartJobOperator(AmplifyBaseJobOperator):
                     "Branch %s has an active %s: stopping it before starting ours", self.branch_name, desc
                 )
                 hook.stop_job(self.app_id, self.branch_name, active["jobId"])
+            elif self.deferrable:
+                # Waiting here would hold the worker: Amplify queues our job behind the active one,
+                # and the triggerer waits for it (queued_timeout bounds the wait).
+                self.log.info(
+                    "Branch %s has an active %s: starting ours, which Amplify queues behind it",
+                    self.branch_name,
+                    desc,
+                )
             else:
                 self.log.info(
                     "Branch %s has an active %s: waiting for it before starting ours", self.branch_name, desc
@@ -387,11 +436,32 @@ class AmplifyStartJobOperator(AmplifyBaseJobOperator):
                 f"({err.response['Error'].get('Message', '')}). Check the app id, the branch and the connection."
             ) from None
 
+    def _get_job_to_retry(self) -> dict[str, Any]:
+        """GetJob of the job a RETRY names, before StartJob: a missing job is an input error."""
+        try:
+            return self.hook.get_job(self.app_id, self.branch_name, self.job_id)
+        except self.hook.conn.exceptions.NotFoundException:
+            raise ValueError(
+                f"job_id={self.job_id!r}: branch {self.branch_name!r} of app {self.app_id!r} has no such job "
+                f"to retry (account {self.hook.account_id}, region {self.hook.conn_region_name}); give the id "
+                "of one of its jobs."
+            ) from None
+
     def _wait_for_other_job(self, job_id: str) -> None:
-        """Wait, in the worker, for another job on the branch to finish (its outcome is not ours)."""
+        """Wait, in the worker, for another job on the branch to finish (its outcome is not ours).
+
+        The wait is bounded by ``queued_timeout``: the longest our job may wait for a build slot.
+        """
         watch = self._watch(job_id, None)
-        watch.queued_timeout = watch.running_timeout = None
+        limit = to_seconds(self.queued_timeout, "queued_timeout")
+        watch.queued_timeout = watch.running_timeout = limit
         outcome = self.hook.wait_for_job(watch)
+        if outcome.status == "timeout":
+            raise AmplifyJobFailedError(
+                f"Branch {self.branch_name} of app {self.app_id} stayed busy with job {job_id} for longer than "
+                f"queued_timeout ({limit:.0f} s); our job was not started. Use if_busy='stop' or 'attach', "
+                "or a longer queued_timeout."
+            )
         self.log.info("The branch's earlier job %s ended %s", job_id, outcome.job["summary"]["status"])
 
 
@@ -418,6 +488,17 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
     """
 
     template_fields: Sequence[str] = aws_template_fields("webhook_conn_id", "app_id", "webhook_id")
+    parameter_kinds = {
+        **AmplifyBaseJobOperator.parameter_kinds,
+        "webhook_conn_id": connection_id(),
+        "app_id": amplify("AppId", required=False),
+        "webhook_id": custom("Amplify WebhookId or None", _webhook_id),
+        "allow_custom_webhook_host": BOOL,
+        "webhook_timeout": duration(),
+        "find_job_timeout": duration(),
+        "merge_grace_period": duration(allow_zero=True),
+        "if_busy": enum(*WEBHOOK_IF_BUSY_CHOICES),
+    }
 
     def __init__(
         self,
@@ -435,29 +516,23 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
         super().__init__(**kwargs)
         self.if_busy = if_busy
         self.webhook_conn_id = webhook_conn_id
-        self.webhook_app_id = app_id
+        self.app_id = app_id  # templated; replaced by the webhook's own app once GetWebhook answered
         self.webhook_id = webhook_id
         self.allow_custom_webhook_host = allow_custom_webhook_host
         self.webhook_timeout = webhook_timeout
         self.find_job_timeout = find_job_timeout
         self.merge_grace_period = merge_grace_period
+        check_parameters(self, at="init")
 
     def validate(self) -> None:
         super().validate()
         if bool(self.webhook_conn_id) == bool(self.webhook_id):
             raise ValueError(
                 "Give either webhook_conn_id (a connection holding the webhook URL) or app_id with webhook_id; "
-                f"got webhook_conn_id={self.webhook_conn_id!r}, webhook_id={self.webhook_id!r}."
+                f"got webhook_conn_id={shown(self.webhook_conn_id)}, webhook_id={shown(self.webhook_id)}."
             )
         if self.webhook_id:
-            validate_amplify_value("app_id", self.webhook_app_id, "AppId")
-            validate_amplify_value("webhook_id", self.webhook_id, "WebhookId")
-        if self.if_busy not in WEBHOOK_IF_BUSY_CHOICES:
-            raise ValueError(
-                f"if_busy={self.if_busy!r} is not valid; expected one of {', '.join(WEBHOOK_IF_BUSY_CHOICES)}."
-            )
-        to_seconds(self.webhook_timeout, "webhook_timeout")
-        to_seconds(self.find_job_timeout, "find_job_timeout")
+            validate_amplify_value("app_id", self.app_id, "AppId")
         self._resolve_webhook()
 
     def _resolve_webhook(self) -> None:
@@ -479,14 +554,14 @@ class AmplifyWebhookBuildOperator(AmplifyBaseJobOperator):
                 f"Webhook {webhook_id!r} ({source}) was not found in account {self.hook.account_id}, "
                 f"region {self.hook.conn_region_name}: check the webhook and aws_conn_id."
             ) from None
-        if self.webhook_id and webhook.get("appId") and webhook["appId"] != self.webhook_app_id:
+        if self.webhook_id and webhook.get("appId") and webhook["appId"] != self.app_id:
             raise ValueError(
-                f"webhook_id={self.webhook_id!r} belongs to app {webhook['appId']!r}, not app_id={self.webhook_app_id!r}."
+                f"webhook_id={self.webhook_id!r} belongs to app {webhook['appId']!r}, not app_id={self.app_id!r}."
             )
         url = url or webhook["webhookUrl"]
         validate_webhook_url(url, self.allow_custom_webhook_host, source)
         self._url = url
-        self.app_id = webhook.get("appId") or self.webhook_app_id or ""
+        self.app_id = webhook.get("appId") or self.app_id or ""
         self.branch_name = webhook["branchName"]
 
     def validate_inputs_after_deferral(self) -> None:

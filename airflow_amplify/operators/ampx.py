@@ -35,11 +35,28 @@ from airflow_amplify.links.cloudformation import AmplifyStackLink
 from airflow_amplify.outputs.versions import (
     DEFAULT_OUTPUTS_VERSION,
     NATIVE_OUTPUTS_VERSIONS,
+    OUTPUT_FORMATS,
+    OUTPUTS_VERSIONS,
     outputs_file_name,
 )
 from airflow_amplify.validation import (
-    check_directory_or_missing,
+    AWS_PARAMETER_KINDS,
+    BOOL,
+    BOOL_OR_NONE,
+    STACK_NAME,
+    amplify,
+    check_parameters,
+    check_path,
+    check_process_environment,
+    check_text,
+    connection_id,
+    count,
+    custom,
+    duration,
+    enum,
+    path,
     require_text,
+    shown,
     to_seconds,
     validate_app_id,
     validate_outputs_options,
@@ -57,11 +74,49 @@ if TYPE_CHECKING:
 OUTPUTS_ENGINES = ("auto", "native", "ampx")
 
 
+def _ampx_version(param: str, value: Any) -> None:
+    """An npm version or tag of @aws-amplify/backend-cli (``1.10.0``, ``latest``)."""
+    check_text(param, value)
+    import re
+
+    if value.startswith("-") or not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+-]*", value):
+        raise ValueError(f"{param}={shown(value)} is not an npm version or tag (for example '1.10.0').")
+
+
+def _install_command(param: str, value: Any) -> None:
+    """A shell-free command: a string split like a shell would, or a list of strings; None: by lock file."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        check_text(param, value)
+        return
+    if not isinstance(value, list | tuple) or not value or not all(isinstance(a, str) and a for a in value):
+        raise ValueError(
+            f"{param}={shown(value)} is not valid; give a command as a string ('npm ci') or a list of "
+            "non-empty strings (['npm', 'ci'])."
+        )
+    for argument in value:
+        check_text(param, argument)
+
+
+def _out_dir(param: str, value: Any) -> None:
+    require_text(value, param, "give the directory to write amplify_outputs into")
+    check_path(param, value, must="dir_or_missing")
+
+
 class _AmpxOperatorBase(AwsBaseOperator[AmpxHook]):
     """What both ampx operators share: the hook's options, on_kill, the stack link."""
 
     aws_hook_class = AmpxHook
     operator_extra_links = (AmplifyStackLink(),)
+    parameter_kinds = {
+        **AWS_PARAMETER_KINDS,
+        "ampx_version": custom("npm version or tag", _ampx_version),
+        "ampx_path": path(required=False, must="executable_if_exists"),
+        "env": custom("mapping of variable names to strings or None", check_process_environment),
+        "timeout": duration(allow_none=True),
+        "kill_grace_seconds": duration(allow_zero=True),
+    }
 
     def __init__(
         self,
@@ -194,6 +249,40 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         "env",
     )
     ui_color = "#ff9900"
+    parameter_kinds = {
+        **_AmpxOperatorBase.parameter_kinds,
+        "app_id": amplify("AppId"),
+        "branch_name": amplify("BranchName"),
+        "project_dir": path(required=False),
+        "repo_url": custom(
+            "Git URL without credentials, or None", lambda p, v: v is None or validate_repo_url(v, p)
+        ),
+        "ref": custom("branch, tag or commit, or None", lambda p, v: validate_ref(v, p)),
+        "git_conn_id": connection_id(),
+        "subdir": custom("relative path inside the checkout, or None", lambda p, v: validate_subdir(v, p)),
+        "keep_workspace_on_failure": BOOL,
+        "workspace_root": path(required=False, must="dir_or_missing"),
+        "git_timeout": duration(),
+        "dependency_cache": BOOL_OR_NONE,
+        "cache_dir": path(required=False, must="dir_or_missing"),
+        "cache_max_entries": count(1),
+        "cache_max_bytes": count(1, allow_none=True),
+        "outputs_out_dir": path(required=False, must="dir_or_missing"),
+        "outputs_version": enum(*OUTPUTS_VERSIONS),
+        "outputs_format": enum(*OUTPUT_FORMATS, allow_none=True),
+        "install_dependencies": BOOL,
+        "install_command": custom("command string or list, or None", _install_command),
+        "install_timeout": duration(allow_none=True),
+        "check_project": BOOL,
+        "check_node": BOOL,
+        "check_cdk_bootstrap": BOOL,
+        "check_branch": BOOL,
+        "check_stack": BOOL,
+        "wait_for_stack": BOOL,
+        "stack_poll_interval": duration(),
+        "stack_max_wait": duration(),
+        "debug": BOOL,
+    }
 
     def __init__(
         self,
@@ -259,10 +348,10 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         self.stack_poll_interval = stack_poll_interval
         self.stack_max_wait = stack_max_wait
         self.debug = debug
+        check_parameters(self, at="init")
 
     def _validate(self) -> None:
-        validate_app_id(self.app_id)
-        require_text(self.branch_name, "branch_name", "give the Amplify branch name, e.g. 'main'")
+        check_parameters(self)
         if self.repo_url is not None and self.project_dir is not None:
             raise ValueError(
                 f"project_dir={self.project_dir!r} and repo_url={self.repo_url!r} were both given; give "
@@ -279,21 +368,8 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
                     raise ValueError(
                         f"{name}={getattr(self, name)!r} is only used with repo_url; give repo_url too."
                     )
-        else:
-            validate_repo_url(self.repo_url)
-            validate_ref(self.ref)
-        validate_subdir(self.subdir)
-        if self.cache_max_entries is not None and (
-            not isinstance(self.cache_max_entries, int) or self.cache_max_entries < 1
-        ):
-            raise ValueError(
-                f"cache_max_entries={self.cache_max_entries!r} is not valid; use a positive integer."
-            )
-        to_seconds(self.git_timeout, "git_timeout")
-        validate_outputs_options(str(self.outputs_version), self.outputs_format, "outputs_format")
-        check_directory_or_missing(self.outputs_out_dir, "outputs_out_dir")
-        to_seconds(self.timeout, "timeout")
-        to_seconds(self.install_timeout, "install_timeout")
+        validate_outputs_options(self.outputs_version, self.outputs_format, "outputs_format")
+        check_path("ampx_path", self.ampx_path, required=False, must="executable")  # a deploy always runs it
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -483,6 +559,17 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
         "env",
     )
     ui_color = "#ff9900"
+    parameter_kinds = {
+        **_AmpxOperatorBase.parameter_kinds,
+        "out_dir": custom("directory (created if missing)", _out_dir),
+        "app_id": amplify("AppId", required=False),
+        "branch_name": amplify("BranchName", required=False),
+        "stack_name": STACK_NAME,
+        "format": enum(*OUTPUT_FORMATS),
+        "outputs_version": enum(*OUTPUTS_VERSIONS),
+        "engine": enum(*OUTPUTS_ENGINES),
+        "working_dir": path(required=False),
+    }
 
     def __init__(
         self,
@@ -499,7 +586,7 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
         **kwargs: Any,
     ):
         super().__init__(timeout=timeout, **kwargs)
-        self.out_dir = str(out_dir)
+        self.out_dir = os.fspath(out_dir) if isinstance(out_dir, os.PathLike) else out_dir
         self.app_id = app_id
         self.branch_name = branch_name
         self.stack_name = stack_name
@@ -507,6 +594,7 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
         self.outputs_version = outputs_version
         self.engine = engine
         self.working_dir = working_dir
+        check_parameters(self, at="init")
 
     def _backend_args(self) -> tuple[list[str], str]:
         if self.stack_name:
@@ -536,11 +624,9 @@ class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):
         return None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if self.engine not in OUTPUTS_ENGINES:
-            raise ValueError(f"engine={self.engine!r} is not valid; use one of {', '.join(OUTPUTS_ENGINES)}.")
-        validate_outputs_options(str(self.outputs_version), self.format)
-        require_text(self.out_dir, "out_dir", "give the directory to write amplify_outputs into")
-        check_directory_or_missing(self.out_dir, "out_dir")
+        check_parameters(self)
+        if self.engine == "ampx":
+            check_path("ampx_path", self.ampx_path, required=False, must="executable")
         timeout = to_seconds(self.timeout, "timeout")
         backend_args, stack_name = self._backend_args()
         hook = self.hook

@@ -14,7 +14,16 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_amplify.hooks.deployment import AmplifyDeploymentHook
-from airflow_amplify.validation import ensure_connection_exists, validate_amplify_value
+from airflow_amplify.validation import (
+    AWS_PARAMETER_KINDS,
+    BOOL,
+    BOOL_OR_NONE,
+    amplify,
+    check_branch_environment_variables,
+    check_parameters,
+    custom,
+    ensure_connection_exists,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -64,6 +73,19 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
     )
     template_fields_renderers = {"environment_variables": "json"}
     ui_color = "#ff9900"
+    parameter_kinds = {
+        **AWS_PARAMETER_KINDS,
+        "app_id": amplify("AppId"),
+        "branch_name": amplify("BranchName"),
+        "enable_auto_build": BOOL_OR_NONE,
+        "webhook": BOOL_OR_NONE,
+        "webhook_description": amplify("Description"),
+        "environment_variables": custom(
+            "mapping of Amplify variable names to strings, or None", check_branch_environment_variables
+        ),
+        "replace_environment_variables": BOOL,
+        "create_branch": BOOL,
+    }
 
     def __init__(
         self,
@@ -87,36 +109,12 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
         self.environment_variables = environment_variables
         self.replace_environment_variables = replace_environment_variables
         self.create_branch = create_branch
+        check_parameters(self, at="init")
 
     def validate(self) -> None:
         """Check every input before any AWS call."""
-        validate_amplify_value("app_id", self.app_id, "AppId")
-        validate_amplify_value("branch_name", self.branch_name, "BranchName")
-        for name in ("enable_auto_build", "webhook"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, bool):
-                raise ValueError(f"{name}={value!r} is not valid; use True, False or None (leave as is).")
-        if self.webhook is not None:
-            validate_amplify_value("webhook_description", self.webhook_description, "Description")
-        env = self.environment_variables
-        if env is not None:
-            if not isinstance(env, Mapping):
-                raise ValueError(
-                    f"environment_variables must be a mapping of names to strings; got {type(env).__name__}."
-                )
-            for key, value in env.items():
-                if not isinstance(key, str) or not key:
-                    raise ValueError(f"environment_variables: the name {key!r} is not a non-empty string.")
-                validate_amplify_value(f"environment_variables name {key[:40]!r}", key, "EnvKey")
-                if not isinstance(value, str):
-                    raise ValueError(
-                        f"environment_variables[{key!r}] must be a string; got {type(value).__name__}."
-                    )
-                if len(value) > 5500:
-                    raise ValueError(
-                        f"environment_variables[{key!r}] is {len(value)} characters long; Amplify allows 5500."
-                    )
-        elif self.replace_environment_variables:
+        check_parameters(self)
+        if self.environment_variables is None and self.replace_environment_variables:
             raise ValueError(
                 "replace_environment_variables=True needs environment_variables (use {} to remove them all)."
             )

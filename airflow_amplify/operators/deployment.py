@@ -30,7 +30,35 @@ from airflow_amplify.hooks.deployment import (
     zip_build_directory,
 )
 from airflow_amplify.operators.amplify import AmplifyBaseJobOperator
-from airflow_amplify.validation import parse_s3_url, to_seconds, validate_amplify_value
+from airflow_amplify.validation import (
+    BOOL,
+    amplify,
+    check_parameters,
+    count,
+    custom,
+    duration,
+    enum,
+    parse_s3_url,
+    path,
+    shown,
+    to_seconds,
+    validate_amplify_value,
+)
+
+
+def _source_url(param: str, value: Any) -> None:
+    """An S3 or https URL Amplify reads the site from; its query (a presigned URL's signature) is never shown."""
+    validate_amplify_value(param, value, "SourceUrl", required=False)
+    if value and not value.startswith("s3://"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if "@" in parts.netloc or parts.fragment or not parts.hostname:
+            raise ValueError(
+                f"{param}={shown(value)} is not a URL Amplify can read: give https://host/path/site.zip with "
+                "no user info or fragment (or s3://bucket/key)."
+            )
+
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -80,6 +108,20 @@ class AmplifyManualDeployOperator(AmplifyBaseJobOperator):
     template_fields: Sequence[str] = aws_template_fields(
         "app_id", "branch_name", "build_dir", "zip_file", "source_url", "source_url_type"
     )
+    parameter_kinds = {
+        **AmplifyBaseJobOperator.parameter_kinds,
+        "app_id": amplify("AppId"),
+        "branch_name": amplify("BranchName"),
+        "build_dir": path(required=False),
+        "zip_file": path(required=False),
+        "source_url": custom("s3:// or https:// URL, or None", _source_url),
+        "source_url_type": enum(*SOURCE_URL_TYPES, allow_none=True),
+        "allow_top_level_folder": BOOL,
+        "check_source": BOOL,
+        "upload_attempts": count(1),
+        "upload_backoff": duration(allow_zero=True),
+        "upload_timeout": duration(),
+    }
 
     def __init__(
         self,
@@ -109,30 +151,23 @@ class AmplifyManualDeployOperator(AmplifyBaseJobOperator):
         self.upload_attempts = upload_attempts
         self.upload_backoff = upload_backoff
         self.upload_timeout = upload_timeout
+        check_parameters(self, at="init")
 
     # --- input --------------------------------------------------------------------------------
 
     def validate(self) -> None:
         super().validate()
-        validate_amplify_value("app_id", self.app_id, "AppId")
-        validate_amplify_value("branch_name", self.branch_name, "BranchName")
         given = [name for name in ("build_dir", "zip_file", "source_url") if getattr(self, name)]
         if len(given) != 1:
             raise ValueError(
                 "Give exactly one of build_dir (a local build directory), zip_file (a local zip) or "
                 f"source_url (s3://... or https://...); got {', '.join(given) or 'none'}."
             )
-        if not isinstance(self.upload_attempts, int) or self.upload_attempts < 1:
-            raise ValueError(f"upload_attempts={self.upload_attempts!r} is not valid; use an integer >= 1.")
-        if self.upload_backoff is None or float(self.upload_backoff) < 0:
-            raise ValueError(f"upload_backoff={self.upload_backoff!r} is not valid; use seconds >= 0.")
-        to_seconds(self.upload_timeout, "upload_timeout")
         if self.build_dir:
             self._check_layout(build_directory_layout(self.build_dir), "build_dir", self.build_dir)
         elif self.zip_file:
             self._check_layout(check_deployment_zip(self.zip_file), "zip_file", self.zip_file)
         else:
-            validate_amplify_value("source_url", self.source_url, "SourceUrl")
             self._source_type()
 
     def _source_type(self) -> str:
@@ -146,6 +181,8 @@ class AmplifyManualDeployOperator(AmplifyBaseJobOperator):
             )
         if kind == "BUCKET_PREFIX":
             parse_s3_url(url)  # a prefix can only be in S3
+        elif url.startswith("s3://"):
+            parse_s3_url(url, need_key=True)  # a ZIP is one object
         return kind
 
     def _check_layout(self, layout: ZipLayout, param: str, value: str) -> None:
@@ -240,7 +277,7 @@ class AmplifyManualDeployOperator(AmplifyBaseJobOperator):
                 upload_url,
                 archive,
                 attempts=self.upload_attempts,
-                backoff=float(self.upload_backoff),
+                backoff=to_seconds(self.upload_backoff, "upload_backoff", allow_zero=True),
                 timeout=to_seconds(self.upload_timeout, "upload_timeout"),
             )
         except AmplifyDeploymentError as err:

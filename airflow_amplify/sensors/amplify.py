@@ -19,7 +19,24 @@ from airflow_amplify.hooks.amplify import (
 )
 from airflow_amplify.links.amplify import AmplifyJobLink
 from airflow_amplify.reattach import STALE_RESUME_MESSAGE, current_try, resumed_on_another_try
-from airflow_amplify.validation import ensure_connection_exists, to_seconds, validate_amplify_value
+from airflow_amplify.validation import (
+    AWS_PARAMETER_KINDS,
+    BOOL,
+    amplify,
+    check_parameters,
+    count,
+    custom,
+    duration,
+    ensure_connection_exists,
+    to_seconds,
+    validate_amplify_value,
+)
+
+
+def _job_id_or_latest(param: str, value: Any) -> None:
+    if value != "latest":
+        validate_amplify_value(param, value, "JobId", required=False)
+
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -46,6 +63,17 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
     template_fields: Sequence[str] = aws_template_fields("app_id", "branch_name", "job_id")
     operator_extra_links = (AmplifyJobLink(),)
     ui_color = "#ff9900"
+    parameter_kinds = {
+        **AWS_PARAMETER_KINDS,
+        "app_id": amplify("AppId"),
+        "branch_name": amplify("BranchName"),
+        "job_id": custom("Amplify JobId, 'latest' or None", _job_id_or_latest),
+        "deferrable": BOOL,
+        "waiter_max_delay": duration(),
+        "queued_timeout": duration(allow_none=True),
+        "running_timeout": duration(allow_none=True),
+        "log_tail_lines": count(0),
+    }
 
     def __init__(
         self,
@@ -71,24 +99,34 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
         self.log_tail_lines = log_tail_lines
         self._resolved_job_id: str | None = None
         self._watch_state: JobWatch | None = None
+        check_parameters(self, at="init")
 
     def _validate(self) -> None:
+        check_parameters(self)
         ensure_connection_exists(self.aws_conn_id)
-        validate_amplify_value("app_id", self.app_id, "AppId")
-        validate_amplify_value("branch_name", self.branch_name, "BranchName")
-        if self.job_id not in (None, "latest"):
-            validate_amplify_value("job_id", self.job_id, "JobId")
-        to_seconds(self.waiter_max_delay, "waiter_max_delay")
-        to_seconds(self.queued_timeout, "queued_timeout")
-        to_seconds(self.running_timeout, "running_timeout")
 
     def _job_id(self, context: Context) -> str:
         if self._resolved_job_id:
             return self._resolved_job_id
-        if self.job_id not in (None, "latest"):
+        where = f"account {self.hook.account_id}, region {self.hook.conn_region_name}"
+        if self.job_id not in (None, "", "latest"):
             job_id = self.job_id
+            try:
+                self.hook.get_job(self.app_id, self.branch_name, job_id)
+            except self.hook.conn.exceptions.NotFoundException:
+                raise ValueError(
+                    f"job_id={job_id!r}: app_id={self.app_id!r}, branch_name={self.branch_name!r} has no such job "
+                    f"in {where}; give the id of one of the branch's jobs, or job_id='latest'."
+                ) from None
         else:
-            jobs = self.hook.list_jobs(self.app_id, self.branch_name, max_items=1)
+            try:
+                # every page: the API promises no order, so the newest is the highest id of all
+                jobs = self.hook.list_jobs(self.app_id, self.branch_name)
+            except self.hook.conn.exceptions.NotFoundException:
+                raise ValueError(
+                    f"app_id={self.app_id!r}, branch_name={self.branch_name!r}: not found in {where}. "
+                    "Check the app id, the branch and aws_conn_id."
+                ) from None
             if not jobs:
                 raise AirflowException(f"Branch {self.branch_name} of app {self.app_id} has no job to watch.")
             job_id = jobs[0]["jobId"]
@@ -138,7 +176,13 @@ class AmplifyJobSensor(AwsBaseSensor[AmplifyHook]):
 
     def _finish(self, outcome: JobOutcome) -> PokeReturnValue:
         if outcome.status == "success":
-            summary = job_summary(outcome.job, self.app_id, self.branch_name, self.hook.conn_region_name)
+            summary = job_summary(
+                outcome.job,
+                self.app_id,
+                self.branch_name,
+                self.hook.conn_region_name,
+                self.hook.conn_partition,
+            )
             return PokeReturnValue(is_done=True, xcom_value=summary)
         if outcome.status == "timeout":
             raise AmplifyJobFailedError(outcome.message)

@@ -33,7 +33,19 @@ from airflow_amplify.hooks.cloudformation import (
 )
 from airflow_amplify.links.cloudformation import AmplifyStackLink
 from airflow_amplify.timestamps import to_datetime
-from airflow_amplify.validation import ensure_connection_exists, validate_app_id, validate_stack_name
+from airflow_amplify.validation import (
+    AWS_PARAMETER_KINDS,
+    BOOL,
+    STACK_NAME,
+    amplify,
+    check_changed_since,
+    check_parameters,
+    custom,
+    duration,
+    ensure_connection_exists,
+    validate_app_id,
+    validate_stack_name,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -91,6 +103,19 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
     )
     operator_extra_links = (AmplifyStackLink(),)
     ui_color = "#f5f0ff"
+    parameter_kinds = {
+        **AWS_PARAMETER_KINDS,
+        "app_id": custom("Amplify app id or None", lambda p, v: v in (None, "") or validate_app_id(v, p)),
+        "branch_name": amplify("BranchName", required=False),
+        "stack_name": STACK_NAME,
+        "changed_since": custom(
+            "datetime, ISO 8601 string, anchor or None",
+            lambda param, value: check_changed_since(param, value, CHANGED_SINCE_ANCHORS),
+        ),
+        "missing_stack_grace_period": duration(allow_zero=True),
+        "deferrable": BOOL,
+        "poke_interval": duration(),
+    }
 
     def __init__(
         self,
@@ -109,10 +134,11 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
         self.branch_name = branch_name
         self.stack_name = stack_name
         self.changed_since = changed_since
-        if isinstance(missing_stack_grace_period, (int, float)):
-            missing_stack_grace_period = timedelta(seconds=missing_stack_grace_period)
         self.missing_stack_grace_period = missing_stack_grace_period
         self.deferrable = deferrable
+        check_parameters(self, at="init")
+        if not isinstance(missing_stack_grace_period, timedelta):
+            self.missing_stack_grace_period = timedelta(seconds=missing_stack_grace_period)
         self._last_seen: tuple[str, str | None] | None = None
         self._linked_id: str | None = None
 
@@ -175,14 +201,10 @@ class AmplifyBackendStackSensor(AwsBaseSensor[AmplifyStackHook]):
 
     def _prepare(self, context: Context) -> None:
         try:
+            check_parameters(self)
             ensure_connection_exists(self.aws_conn_id)
             self._stack = self.resolve_stack_name()
             self._changed_since = self.resolve_changed_since(context)
-            if self.missing_stack_grace_period.total_seconds() < 0:
-                raise ValueError(
-                    f"missing_stack_grace_period={self.missing_stack_grace_period!r} is not valid; use a "
-                    "timedelta or seconds >= 0."
-                )
         except ValueError as error:
             raise AirflowFailException(str(error)) from error
         self._missing_deadline = self._waiting_since(context) + self.missing_stack_grace_period

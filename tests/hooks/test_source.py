@@ -199,9 +199,11 @@ def test_token_in_url_is_refused_without_echoing_it():
     with pytest.raises(ValueError, match="Put the token in an Airflow connection") as excinfo:
         validate_repo_url(f"https://bot:{TOKEN}@github.com/org/app.git")
     assert TOKEN not in str(excinfo.value) and "https://bot:***@github.com/org/app.git" in str(excinfo.value)
-    assert (
-        redact_url(f"https://{TOKEN}@github.com/x.git") == f"https://{TOKEN}@github.com/x.git"
-    )  # a user name only
+    # a bare user info over HTTPS is how tokens are passed (issue #18): redacted and refused too
+    assert redact_url(f"https://{TOKEN}@github.com/x.git") == "https://***@github.com/x.git"
+    with pytest.raises(ValueError, match="has a password or token in the URL") as bare:
+        validate_repo_url(f"https://{TOKEN}@github.com/org/app.git")
+    assert TOKEN not in str(bare.value)
     assert validate_repo_url("git@github.com:org/app.git") == "git@github.com:org/app.git"
     assert validate_repo_url("ssh://git@example.com/org/app.git")
 

@@ -210,6 +210,72 @@ def test_if_busy_fail_refuses(amplify_world, aws_connections, busy_branch, task_
     assert amplify_world.count("StartJob") == 1
 
 
+def test_if_busy_wait_deferrable_does_not_hold_the_worker(
+    amplify_world, aws_connections, staging_app, task_context
+):
+    """Deferrable: ours is started at once (Amplify queues it behind the active job) and the task defers,
+    while the other job is still running: the worker waited for nothing."""
+    amplify_world.script_next_job(staging_app["app_id"], "main", pending_seconds=0, build_seconds=8.0)
+    amplify_world.client("amplify").start_job(
+        appId=staging_app["app_id"], branchName="main", jobType="RELEASE"
+    )
+    context = task_context()
+    op = start_op(staging_app, if_busy="wait", deferrable=True)
+    with pytest.raises(TaskDeferred) as excinfo:
+        op.execute(context)
+    assert amplify_world.jobs(job_id="1")[0]["status"] in ("PENDING", "PROVISIONING", "RUNNING")
+    assert amplify_world.count("StartJob") == 2
+    event = run_trigger(excinfo.value.trigger)
+    result = op.execute_complete(context, event.payload)
+    assert result["job_id"] == "2" and result["status"] == "SUCCEED"
+    assert amplify_world.jobs(job_id="1")[0]["status"] == "SUCCEED"
+
+
+def test_if_busy_wait_blocking_is_bounded_by_queued_timeout(
+    amplify_world, aws_connections, staging_app, task_context
+):
+    amplify_world.script_next_job(staging_app["app_id"], "main", pending_seconds=0, build_seconds=20.0)
+    amplify_world.client("amplify").start_job(
+        appId=staging_app["app_id"], branchName="main", jobType="RELEASE"
+    )
+    with pytest.raises(AmplifyJobFailedError, match=r"stayed busy with job 1 .*queued_timeout") as err:
+        start_op(staging_app, if_busy="wait", queued_timeout=1).execute(task_context())
+    assert "our job was not started" in str(err.value)
+    assert amplify_world.count("StartJob") == 1  # only the one that made the branch busy
+    assert amplify_world.jobs(job_id="1")[0]["status"] in ("PENDING", "PROVISIONING", "RUNNING")
+
+
+def test_retry_of_a_job_that_does_not_exist_is_refused_before_start_job(
+    amplify_world, aws_connections, staging_app, task_context
+):
+    with pytest.raises(ValueError, match=r"job_id='42': branch 'main' of app .* has no such job to retry"):
+        start_op(staging_app, job_type="RETRY", job_id="42").execute(task_context())
+    assert amplify_world.count("StartJob") == 0
+
+
+def test_a_job_id_with_a_job_type_that_takes_none_is_refused(
+    amplify_world, aws_connections, staging_app, task_context
+):
+    with pytest.raises(
+        ValueError, match=r"job_id='1' with job_type='RELEASE': only job_type='RETRY' takes a job id"
+    ):
+        start_op(staging_app, job_id="1").execute(task_context())
+    assert amplify_world.count("StartJob") == 0
+
+
+def test_a_commit_id_that_rendered_none_is_refused(amplify_world, aws_connections, staging_app, task_context):
+    """The documented ``commit_id="{{ ti.xcom_pull(task_ids='deploy')['commit_id'] }}"`` renders "None"
+    when the deploy returned no commit: refused, no job started with commit "None"."""
+    op = start_op(staging_app, commit_id="{{ deploy['commit_id'] }}")
+    op.render_template_fields({"deploy": {"commit_id": None}})
+    assert op.commit_id == "None"
+    with pytest.raises(
+        ValueError, match=r"commit_id='None' looks like a template that rendered a missing value"
+    ):
+        op.execute(task_context())
+    assert amplify_world.count("StartJob") == 0
+
+
 # --- deferrable ------------------------------------------------------------------------------
 
 

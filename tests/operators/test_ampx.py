@@ -228,9 +228,10 @@ def test_deploy_bad_parameters_fail_before_any_aws_call(
     amplify_world, fake_project, kwargs, message, task_context
 ):
     params = {"project_dir": str(fake_project), "app_id": "d1abcdef", "branch_name": "main", **kwargs}
-    op = AmplifyPipelineDeployOperator(task_id="deploy", aws_conn_id="aws_nowhere", **params)
-    with pytest.raises(ValueError, match=message):
-        op.execute(task_context())
+    with pytest.raises(ValueError, match=message):  # in __init__ for what no template changes
+        AmplifyPipelineDeployOperator(task_id="deploy", aws_conn_id="aws_nowhere", **params).execute(
+            task_context()
+        )
     assert amplify_world.requests() == []
 
 

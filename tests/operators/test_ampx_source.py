@@ -174,11 +174,10 @@ def test_project_dir_in_a_work_tree_reports_its_commit(
     ],
 )
 def test_bad_source_parameters_fail_before_anything(amplify_world, tmp_path, task_context, kwargs, message):
-    op = AmplifyPipelineDeployOperator(
-        task_id="deploy", app_id="d1abcdef", branch_name="main", aws_conn_id="aws_nowhere", **kwargs
-    )
-    with pytest.raises(ValueError, match=message) as excinfo:
-        op.execute(task_context())
+    with pytest.raises(ValueError, match=message) as excinfo:  # in __init__ for what no template changes
+        AmplifyPipelineDeployOperator(
+            task_id="deploy", app_id="d1abcdef", branch_name="main", aws_conn_id="aws_nowhere", **kwargs
+        ).execute(task_context())
     assert "hunter2hunter2" not in str(excinfo.value)
     assert amplify_world.requests() == []
 

@@ -58,6 +58,8 @@ class Case:
     expect: Callable[[Any], list[str]]
     category: str = ""
     marks: list = field(default_factory=list)
+    #: Secrets (functions of the world, like ``expect``) the message must not contain.
+    forbidden: Callable[[Any], list[str]] = lambda w: []
 
 
 def staging(**kw):
@@ -100,6 +102,27 @@ def _empty_zip(w) -> str:
     with zipfile.ZipFile(path, "w"):
         pass
     return str(path)
+
+
+def _below_a_file(w) -> str:
+    """An output directory that cannot be created: a file has the name of its parent."""
+    path = w.tmp / "a-file"
+    path.write_text("a file")
+    return str(path / "out")
+
+
+def _future(w) -> str:
+    import pendulum
+
+    return pendulum.now("UTC").add(days=1).isoformat()
+
+
+def _webhook(w, **kw) -> dict[str, Any]:
+    return {"aws_conn_id": "aws_staging", **kw}
+
+
+def _token(w) -> str:
+    return w.staging["webhooks"]["main"]["url"].split("&token=")[1]
 
 
 def _a_file(w) -> str:
@@ -297,7 +320,7 @@ CASES = [
     Case("job sensor negative queued timeout", JS, staging(queued_timeout=-30),
          fixed("queued_timeout=-30", "positive number of seconds"), "timeout"),
     Case("stack sensor negative grace period", SS, staging(missing_stack_grace_period=-60),
-         fixed("missing_stack_grace_period=datetime.timedelta(days=-1", "seconds >= 0"), "timeout"),
+         fixed("missing_stack_grace_period=-60", "seconds >= 0"), "timeout"),
     Case("stack sensor changed_since not a time", SS, staging(changed_since="yesterday"),
          fixed("changed_since='yesterday'", "ISO 8601", "dag_run_start"), "changed_since"),
     # --- branch settings ----------------------------------------------------------------------
@@ -307,6 +330,157 @@ CASES = [
          fixed("environment_variables['API_URL']", "must be a string; got int"), "branch setting"),
     Case("branch setup replace without variables", BS, staging(replace_environment_variables=True),
          fixed("replace_environment_variables=True", "needs environment_variables"), "branch setting"),
+    # --- issue #18: exact types (strings, booleans, NaN and infinity where numbers belong) -------
+    Case("start-job delay as a string", SJ, staging(waiter_delay="1"),
+         fixed("waiter_delay='1'", "an int or a float, not str"), "type"),
+    Case("start-job delay as a boolean", SJ, staging(waiter_delay=True),
+         fixed("waiter_delay=True", "not bool"), "type"),
+    Case("start-job NaN queued timeout", SJ, staging(queued_timeout=float("nan")),
+         fixed("queued_timeout=nan", "positive number of seconds"), "type"),
+    Case("start-job infinite running timeout", SJ, staging(running_timeout=float("inf")),
+         fixed("running_timeout=inf", "positive number of seconds"), "type"),
+    Case("start-job negative log tail", SJ, staging(log_tail_lines=-1),
+         fixed("log_tail_lines=-1", "integer >= 0"), "type"),
+    Case("webhook build negative merge grace period", WH, lambda w: _webhook(w, webhook_conn_id="good_webhook",
+         allow_custom_webhook_host=True, merge_grace_period=-1), fixed("merge_grace_period=-1", "seconds >= 0"), "type"),
+    Case("manual deploy upload attempts as a boolean", MD, staging(source_url="s3://bucket/site.zip",
+         upload_attempts=True), fixed("upload_attempts=True", "integer >= 1"), "type"),
+    Case("manual deploy NaN upload backoff", MD, staging(source_url="s3://bucket/site.zip",
+         upload_backoff=float("nan")), fixed("upload_backoff=nan", "seconds >= 0"), "type"),
+    Case("job sensor log tail as a string", JS, staging(log_tail_lines="50"),
+         fixed("log_tail_lines='50'", "integer >= 0"), "type"),
+    Case("stack sensor grace period as a boolean", SS, staging(missing_stack_grace_period=True),
+         fixed("missing_stack_grace_period=True", "not bool"), "type"),
+    Case("pipeline deploy outputs version as a float", PD, _deploy_with(outputs_version=1.5),
+         fixed("outputs_version=1.5", "use one of 0, 1, 1.1"), "type"),
+    Case("pipeline deploy cache entries as a boolean", PD, _deploy_with(cache_max_entries=True),
+         fixed("cache_max_entries=True", "integer >= 1"), "type"),
+    Case("generate outputs NaN timeout", GO, lambda w: {**staging()(w), "out_dir": str(w.tmp / "out"),
+         "timeout": float("nan")}, fixed("timeout=nan", "positive number of seconds"), "type"),
+    # --- truthy strings for booleans --------------------------------------------------------
+    Case("branch setup create_branch as the string 'false'", BS, staging(branch_name="release",
+         create_branch="false"), fixed("create_branch='false'", "True or False"), "bool"),
+    Case("branch setup replace variables as the string 'no'", BS, staging(environment_variables={"A": "1"},
+         replace_environment_variables="no"), fixed("replace_environment_variables='no'", "True or False"), "bool"),
+    Case("branch setup webhook as the string 'true'", BS, staging(webhook="true"),
+         fixed("webhook='true'", "True, False or None"), "bool"),
+    Case("start-job deferrable as the string 'false'", SJ, staging(deferrable="false"),
+         fixed("deferrable='false'", "True or False"), "bool"),
+    Case("start-job wait_for_completion as 0", SJ, staging(wait_for_completion=0),
+         fixed("wait_for_completion=0", "True or False"), "bool"),
+    Case("webhook build custom host as the string 'true'", WH, lambda w: _webhook(w, webhook_conn_id="good_webhook",
+         allow_custom_webhook_host="true"), fixed("allow_custom_webhook_host='true'", "True or False"), "bool"),
+    Case("manual deploy check_source as the string 'no'", MD, staging(source_url="s3://bucket/site.zip",
+         check_source="no"), fixed("check_source='no'", "True or False"), "bool"),
+    Case("job sensor deferrable as the string 'True'", JS, staging(deferrable="True"),
+         fixed("deferrable='True'", "True or False"), "bool"),
+    Case("pipeline deploy install as the string 'false'", PD, _deploy_with(install_dependencies="false"),
+         fixed("install_dependencies='false'", "True or False"), "bool"),
+    # --- templates that rendered nothing ------------------------------------------------------
+    Case("start-job commit id rendered None", SJ, staging(commit_id="None"),
+         fixed("commit_id='None'", "rendered a missing value"), "rendered"),
+    Case("start-job job reason rendered None", SJ, staging(job_reason="None"),
+         fixed("job_reason='None'", "rendered a missing value"), "rendered"),
+    Case("start-job app id only whitespace", SJ, staging(app_id="   "),
+         fixed("app_id='   '", "only whitespace"), "rendered"),
+    Case("webhook build app id rendered None", WH, lambda w: _webhook(w, webhook_id=w.staging["webhooks"]["main"]["id"],
+         app_id="None"), fixed("app_id='None'", "rendered a missing value"), "rendered"),
+    Case("branch setup webhook description rendered None", BS, staging(webhook=True, webhook_description="None"),
+         fixed("webhook_description='None'", "rendered a missing value"), "rendered"),
+    Case("job sensor job id rendered None", JS, staging(job_id="None"),
+         fixed("job_id='None'", "rendered a missing value"), "rendered"),
+    Case("generate outputs app id rendered None", GO, lambda w: {**staging(app_id="None")(w),
+         "out_dir": str(w.tmp / "out")}, fixed("app_id='None'", "rendered a missing value"), "rendered"),
+    # --- whitespace and control characters ----------------------------------------------------
+    Case("start-job branch with a trailing newline", SJ, staging(branch_name="main\n"),
+         fixed("branch_name='main\\n'", "leading or trailing whitespace"), "whitespace"),
+    Case("start-job region with a trailing newline", SJ, staging(region_name="eu-west-1\n"),
+         fixed("region_name='eu-west-1\\n'", "leading or trailing whitespace"), "whitespace"),
+    Case("start-job commit message with an escape sequence", SJ, staging(commit_message="\x1b[31mred"),
+         fixed("commit_message=", "control characters"), "whitespace"),
+    Case("manual deploy zip path with a trailing newline", MD, staging(zip_file="/tmp/site.zip\n"),
+         fixed("zip_file='/tmp/site.zip\\n'", "leading or trailing whitespace"), "whitespace"),
+    Case("stack sensor stack name with a trailing newline", SS, lambda w: {"stack_name": "amplify-x-main\n",
+         "aws_conn_id": "aws_staging"}, fixed("stack_name='amplify-x-main\\n'", "not a CloudFormation stack name"),
+         "whitespace"),
+    Case("pipeline deploy ref with a trailing newline", PD, _deploy_with(project_dir=None,
+         repo_url="https://github.com/org/app.git", ref="main\n"),
+         fixed("ref='main\\n'", "leading or trailing whitespace"), "whitespace"),
+    Case("generate outputs format with a trailing newline", GO, lambda w: {**staging()(w), "out_dir": str(w.tmp / "o"),
+         "format": "json\n"}, fixed("format='json\\n'", "use one of json"), "whitespace"),
+    Case("start-job region that is no region", SJ, staging(region_name="mars-1"),
+         fixed("region_name='mars-1'", "not an AWS region name"), "whitespace"),
+    Case("job sensor connection id with a space", JS, staging(aws_conn_id="aws staging"),
+         fixed("aws_conn_id='aws staging'", "not an Airflow connection id"), "whitespace"),
+    # --- URL shapes ---------------------------------------------------------------------------
+    Case("webhook URL with user info", WH, lambda w: _webhook(w, webhook_conn_id="userinfo_webhook"),
+         fixed("connection 'userinfo_webhook'", "user info"), "url shape", forbidden=fixed("tok3n-secret")),
+    Case("webhook URL with a port", WH, lambda w: _webhook(w, webhook_conn_id="port_webhook"),
+         fixed("connection 'port_webhook'", "a port"), "url shape", forbidden=fixed("tok3n-secret")),
+    Case("webhook URL with a fragment", WH, lambda w: _webhook(w, webhook_conn_id="fragment_webhook"),
+         fixed("connection 'fragment_webhook'", "a fragment"), "url shape", forbidden=fixed("tok3n-secret")),
+    Case("webhook URL with another path", WH, lambda w: _webhook(w, webhook_conn_id="path_webhook"),
+         fixed("connection 'path_webhook'", "the path '/prod/other'"), "url shape", forbidden=fixed("tok3n-secret")),
+    Case("webhook URL with a repeated token", WH, lambda w: _webhook(w, webhook_conn_id="repeated_webhook"),
+         fixed("connection 'repeated_webhook'", "repeated: token"), "url shape", forbidden=fixed("tok3n-secret")),
+    Case("manual deploy https source with a password", MD, staging(source_url="https://u:hunter2@example.com/s.zip"),
+         fixed("source_url='https://***@example.com/s.zip'", "no user info"), "url shape", forbidden=fixed("hunter2")),
+    Case("pipeline deploy repo URL with a bare token", PD, _deploy_with(project_dir=None,
+         repo_url="https://ghp_bare0token@github.com/org/app.git"),
+         fixed("repo_url='https://***@github.com/org/app.git'", "git_conn_id"), "url shape",
+         forbidden=fixed("ghp_bare0token")),
+    # --- secrets where an id belongs -----------------------------------------------------------
+    Case("webhook build URL where the connection id belongs", WH,
+         lambda w: _webhook(w, webhook_conn_id=w.staging["webhooks"]["main"]["url"]),
+         fixed("webhook_conn_id holds a URL", "not shown"), "secret", forbidden=lambda w: [_token(w)]),
+    Case("webhook build URL where the webhook id belongs", WH,
+         lambda w: _webhook(w, webhook_id=w.staging["webhooks"]["main"]["url"], app_id=w.staging["app_id"]),
+         fixed("webhook_id holds a URL", "not shown"), "secret", forbidden=lambda w: [_token(w)]),
+    Case("pipeline deploy URL where the git connection id belongs", PD, _deploy_with(project_dir=None,
+         repo_url="https://github.com/org/app.git", git_conn_id="https://x:ghp_in_conn@github.com"),
+         fixed("git_conn_id holds a URL"), "secret", forbidden=fixed("ghp_in_conn")),
+    # --- combinations that make no sense -------------------------------------------------------
+    Case("start-job job id with RELEASE", SJ, staging(job_id="1"),
+         fixed("job_id='1' with job_type='RELEASE'", "only job_type='RETRY' takes a job id"), "combination"),
+    Case("start-job RETRY of a job that does not exist", SJ, staging(job_type="RETRY", job_id="4242"),
+         fixed("job_id='4242'", "has no such job to retry"), "combination"),
+    Case("stack sensor changed_since in the future", SS, lambda w: {**staging()(w), "changed_since": _future(w)},
+         fixed("changed_since=", "is in the future"), "combination"),
+    Case("manual deploy ZIP source without a key", MD, staging(source_url="s3://bucket/", source_url_type="ZIP"),
+         fixed("source_url='s3://bucket/'", "names no object"), "combination"),
+    Case("pipeline deploy ampx path is a directory", PD, _deploy_with(ampx_path=lambda w: str(w.tmp)),
+         fixed("ampx_path=", "a directory, not a file"), "combination"),
+    Case("generate outputs ampx path is a directory", GO, lambda w: {**staging()(w), "out_dir": str(w.tmp / "o"),
+         "ampx_path": str(w.tmp)}, fixed("ampx_path=", "a directory, not a file"), "combination"),
+    Case("generate outputs out dir that cannot be created", GO, lambda w: {**staging()(w), "out_dir": _below_a_file(w)},
+         fixed("out_dir=", "cannot be created"), "combination"),
+    # --- values AWS refuses -------------------------------------------------------------------
+    Case("branch setup variable with the AWS prefix", BS, staging(environment_variables={"AWS_REGION": "x"}),
+         fixed("'AWS_REGION'", "prefix Amplify reserves"), "aws refuses"),
+    Case("branch setup variable name with a space", BS, staging(environment_variables={"MY VAR": "x"}),
+         fixed("'MY VAR'", "no spaces or line breaks"), "aws refuses"),
+    Case("branch setup variable name with a newline", BS, staging(environment_variables={"MY_VAR\n": "x"}),
+         fixed("'MY_VAR\\n'", "no spaces or line breaks"), "aws refuses"),
+    Case("branch setup branch name too long to create", BS, staging(branch_name="r" * 256, create_branch=True),
+         fixed("branch_name='rrrr", "1 to 255 characters"), "aws refuses"),
+    Case("pipeline deploy branch too long with the branch check off", PD,
+         _deploy_with(branch_name="b" * 300, check_branch=False, check_cdk_bootstrap=False),
+         fixed("branch_name='bbbb", "1 to 255 characters", "it has 300"), "aws refuses"),
+    Case("pipeline deploy ampx env with a bad name", PD, _deploy_with(env={"A B": "x"}),
+         fixed("env: 'A B'", "not an environment variable name"), "aws refuses"),
+    # --- errors that came raw -----------------------------------------------------------------
+    Case("job sensor unknown job id", JS, staging(job_id="9999"),
+         fixed("job_id='9999'", "has no such job", "job_id='latest'"), "raw error"),
+    Case("job sensor unknown branch", JS, staging(branch_name="gone"),
+         fixed("branch_name='gone'", "not found in account"), "raw error"),
+    Case("stack sensor region with a space", SS, staging(region_name="us-east-1 "),
+         fixed("region_name='us-east-1 '", "leading or trailing whitespace"), "raw error"),
+    Case("generate outputs engine in capitals", GO, lambda w: {**staging()(w), "out_dir": str(w.tmp / "o"),
+         "engine": "NATIVE"}, fixed("engine='NATIVE'", "auto, native, ampx"), "raw error"),
+    Case("manual deploy region that is no region", MD, staging(source_url="s3://bucket/site.zip", region_name="EU"),
+         fixed("region_name='EU'", "not an AWS region name"), "raw error"),
+    Case("branch setup botocore config not a dict", BS, staging(enable_auto_build=False, botocore_config="retries"),
+         fixed("botocore_config", "must be a dict"), "raw error"),
 ]  # fmt: skip
 
 
@@ -354,6 +528,15 @@ def bad_input_world(amplify_world, aws_connections, staging_app, production_app,
         "tokenless_webhook": url.split("&token=")[0],
         "foreign_webhook": "https://hooks.example.com/prod/webhooks?id=abc&token=def",
     }
+    amplify_host = "https://webhooks.amplify.eu-west-1.amazonaws.com"
+    for name, url in {
+        "userinfo_webhook": "https://bot@webhooks.amplify.eu-west-1.amazonaws.com/prod/webhooks?id=a&token=tok3n-secret",
+        "port_webhook": f"{amplify_host}:8443/prod/webhooks?id=a&token=tok3n-secret",
+        "fragment_webhook": f"{amplify_host}/prod/webhooks?id=a&token=tok3n-secret#x",
+        "path_webhook": f"{amplify_host}/prod/other?id=a&token=tok3n-secret",
+        "repeated_webhook": f"{amplify_host}/prod/webhooks?id=a&token=tok3n-secret&token=tok3n-secret",
+    }.items():
+        webhook_conns[name] = url
     for conn_id, value in webhook_conns.items():
         conn = {"conn_type": "amplify_webhook", "password": value}
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
@@ -393,6 +576,9 @@ def check_case(case: Case, w, context, clients: dict) -> list[str]:
     missing = [fragment for fragment in case.expect(w) if fragment not in message]
     if missing:
         problems.append(f"{type(error).__name__}: {message!r} lacks {missing}")
+    leaked = [secret for secret in case.forbidden(w) if secret in message]
+    if leaked:
+        problems.append(f"the message shows {len(leaked)} secret(s)")
     mutating = [f"{r['method']} {r['path']} ({r.get('operation')})" for r in calls if is_mutating(r)]
     if mutating:
         problems.append(f"changes made before the error: {mutating}")
@@ -447,16 +633,33 @@ def test_bad_inputs_are_rejected_clearly_before_any_change(bad_input_world, task
         bad_inputs=len(CASES),
         bad_inputs_rejected_without_change=len(CASES) - len(failures),
     )
-    assert failures == {}
+    assert failures == {}, json.dumps(failures, indent=1)
 
-    # The table: at least 30 distinct rows, every operator and sensor, every category it claims.
-    assert len(CASES) >= 30 and len({case.id for case in CASES}) == len(CASES)
+    # The table: at least 140 distinct rows, every operator and sensor, every category it claims.
+    assert len(CASES) >= 140 and len({case.id for case in CASES}) == len(CASES)
     missing_classes = provider_task_classes() - {case.cls for case in CASES}
     assert missing_classes == set(), sorted(c.__name__ for c in missing_classes)
     assert {case.category for case in CASES} >= {
         "app id", "branch name", "job type", "job id", "webhook", "connection", "path", "source",
         "version", "engine", "timeout", "changed_since", "if_busy", "commit",
+        # issue #18's kinds
+        "type", "bool", "rendered", "whitespace", "url shape", "secret", "combination", "aws refuses", "raw error",
     }  # fmt: skip
+    # every kind of issue #18 on several operators and sensors, every class in them
+    new_kinds = {
+        "type",
+        "bool",
+        "rendered",
+        "whitespace",
+        "url shape",
+        "secret",
+        "combination",
+        "aws refuses",
+        "raw error",
+    }
+    new_rows = [case for case in CASES if case.category in new_kinds]
+    assert len(new_rows) >= 40
+    assert {case.cls for case in new_rows} == provider_task_classes()
 
     # The check: a task that starts a build which then fails is caught (a StartJob in the request
     # log, a new job in the world), although its error has the expected message.

@@ -113,3 +113,38 @@ def test_reschedule_mode_frees_the_slot_between_pokes_and_finishes(
             rescheduled += 1
             time.sleep(0.2)  # the slot is free until the reschedule date
     assert rescheduled >= 1 and result["status"] == "SUCCEED" and result["job_id"] == "1"
+
+
+def test_latest_is_the_highest_job_id_whatever_order_list_jobs_answers_in(
+    aws_connections, staging_app, task_context
+):
+    """ListJobs promises no order: here its one page lists the oldest job first (botocore's Stubber
+    on the sensor's real client). "latest" is the highest id of every page, not the first item."""
+    from botocore.stub import Stubber
+
+    task = sensor(staging_app, job_id="latest")
+    summaries = [
+        {"jobId": job_id, "jobArn": f"arn:aws:amplify:eu-west-1:123456789012:apps/x/branches/main/jobs/{job_id}",
+         "commitId": "HEAD", "commitMessage": "m", "commitTime": "2026-01-01T00:00:00Z",
+         "startTime": "2026-01-01T00:00:00Z", "status": "SUCCEED", "jobType": "RELEASE"}
+        for job_id in ("7", "9", "12")
+    ]  # fmt: skip
+    with Stubber(task.hook.conn) as stub:
+        stub.add_response(
+            "list_jobs", {"jobSummaries": summaries}, {"appId": staging_app["app_id"], "branchName": "main"}
+        )
+        assert task._job_id(task_context()) == "12"
+
+
+def test_an_unknown_job_id_is_an_input_error_naming_it(
+    amplify_world, aws_connections, staging_app, task_context
+):
+    with pytest.raises(ValueError, match=r"job_id='99': .* has no such job"):
+        sensor(staging_app, job_id="99").execute(task_context())
+
+
+def test_an_unknown_branch_with_latest_is_an_input_error(
+    amplify_world, aws_connections, staging_app, task_context
+):
+    with pytest.raises(ValueError, match=r"branch_name='no-such-branch': not found in account"):
+        sensor(staging_app, branch_name="no-such-branch").execute(task_context())
