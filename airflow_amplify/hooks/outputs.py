@@ -24,7 +24,7 @@ from airflow_amplify.outputs.errors import (
     StackDoesNotExistError,
 )
 from airflow_amplify.outputs.mapping import generate_outputs
-from airflow_amplify.outputs.versions import OUTPUTS_FILE_NAME, check_outputs_version
+from airflow_amplify.outputs.versions import DEFAULT_OUTPUTS_VERSION, OUTPUTS_FILE_NAME, check_outputs_version
 from airflow_amplify.validation import parse_s3_url
 
 
@@ -83,7 +83,7 @@ def read_stack(cloudformation: Any, stack_name: str) -> tuple[str | None, dict[s
 
 def render_outputs_native(
     stack_name: str,
-    outputs_version: str = "1.4",
+    outputs_version: str = DEFAULT_OUTPUTS_VERSION,
     *,
     cloudformation: Any,
     s3: Any,
@@ -111,7 +111,7 @@ def render_outputs_native(
 
 def generate_outputs_native(
     stack_name: str,
-    outputs_version: str = "1.4",
+    outputs_version: str = DEFAULT_OUTPUTS_VERSION,
     out_dir: str | os.PathLike[str] = ".",
     *,
     aws_conn_id: str | None = "aws_default",
@@ -175,7 +175,10 @@ class AmplifyOutputsHook(OtherServiceClientsMixin, AwsBaseHook):
         super().__init__(*args, **kwargs)
 
     def generate_outputs(
-        self, stack_name: str, outputs_version: str = "1.4", out_dir: str | os.PathLike[str] = "."
+        self,
+        stack_name: str,
+        outputs_version: str = DEFAULT_OUTPUTS_VERSION,
+        out_dir: str | os.PathLike[str] = ".",
     ) -> Path:
         """Write ``<out_dir>/amplify_outputs.json`` for ``stack_name``; return its path.
 
@@ -187,7 +190,7 @@ class AmplifyOutputsHook(OtherServiceClientsMixin, AwsBaseHook):
             stack_name, outputs_version, out_dir, cloudformation=self.conn, s3=self.client_for("s3")
         )
 
-    def render_outputs(self, stack_name: str, outputs_version: str = "1.4") -> str:
+    def render_outputs(self, stack_name: str, outputs_version: str = DEFAULT_OUTPUTS_VERSION) -> str:
         """The text of ``amplify_outputs.json`` for ``stack_name``, without writing it.
 
         :param stack_name: the backend's root stack (name or id).

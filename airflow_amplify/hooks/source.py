@@ -29,6 +29,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -56,10 +57,12 @@ STRICT_HOST_KEY_CHECKING = ("yes", "no", "accept-new", "off", "ask")
 #: Environment variables the askpass helper reads (the helper script itself holds no secret).
 _USER_VAR = "AIRFLOW_AMPLIFY_GIT_USERNAME"
 _SECRET_VAR = "AIRFLOW_AMPLIFY_GIT_PASSWORD"
+_PASSPHRASE_VAR = "AIRFLOW_AMPLIFY_SSH_PASSPHRASE"
 _ASKPASS_SCRIPT = f"""#!/bin/sh
 # GIT_ASKPASS / SSH_ASKPASS helper of airflow-provider-amplify: answers from the environment only.
 case "$1" in
   *[Uu]sername*) printf '%s\\n' "${_USER_VAR}" ;;
+  *[Pp]assphrase*) printf '%s\\n' "${_PASSPHRASE_VAR}" ;;
   *) printf '%s\\n' "${_SECRET_VAR}" ;;
 esac
 """
@@ -261,8 +264,8 @@ class AmplifySourceHook(BaseHook):
             ssh += ["-i", str(key_path), "-o", "IdentitiesOnly=yes"]
         elif key_file:
             ssh += ["-i", os.path.expanduser(str(key_file)), "-o", "IdentitiesOnly=yes"]
-        if passphrase:
-            env[_SECRET_VAR] = passphrase
+        if passphrase:  # its own variable: an HTTPS token in the same connection keeps its own
+            env[_PASSPHRASE_VAR] = passphrase
             env["SSH_ASKPASS"] = str(askpass)
             env["SSH_ASKPASS_REQUIRE"] = "force"
             env.setdefault("DISPLAY", os.environ.get("DISPLAY", ":0"))
@@ -535,7 +538,10 @@ class AmplifySourceHook(BaseHook):
                 func(path)
 
         if Path(workspace).exists():
-            shutil.rmtree(workspace, onerror=on_error)
+            if sys.version_info >= (3, 12):
+                shutil.rmtree(workspace, onexc=on_error)
+            else:  # onerror is deprecated from Python 3.12 on
+                shutil.rmtree(workspace, onerror=on_error)
 
     @contextlib.contextmanager
     def checked_out(

@@ -39,7 +39,7 @@ from airflow_amplify.outputs.jscompat import (
     semver_coerce,
 )
 from airflow_amplify.outputs.model_introspection import model_introspection_from_schema
-from airflow_amplify.outputs.versions import check_outputs_version
+from airflow_amplify.outputs.versions import DEFAULT_OUTPUTS_VERSION, check_outputs_version
 from airflow_amplify.statuses import stack_is_in_progress
 
 PLATFORM_KEY = "AWS::Amplify::Platform"
@@ -395,7 +395,7 @@ def _accumulate(accumulator: dict[str, Any], part: Any) -> None:
 
 def build_outputs(
     backend_output: Mapping[str, Any],
-    outputs_version: str = "1.4",
+    outputs_version: str = DEFAULT_OUTPUTS_VERSION,
     model_introspection: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
     """Build the ``amplify_outputs.json`` object for validated backend output.
@@ -436,7 +436,7 @@ def render_outputs(config: Any) -> str:
 def generate_outputs(
     metadata: str | None,
     stack: Mapping[str, Any],
-    outputs_version: str = "1.4",
+    outputs_version: str = DEFAULT_OUTPUTS_VERSION,
     model_schema_loader: Callable[[str], str] | None = None,
 ) -> str:
     """Template Metadata + DescribeStacks item (+ the model schema) -> the text of ``amplify_outputs.json``.
