@@ -16,7 +16,16 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_amplify.hooks.events import AmplifyEventsHook
-from airflow_amplify.validation import ensure_connection_exists, validate_events_setup
+from airflow_amplify.validation import (
+    AWS_PARAMETER_KINDS,
+    check_parameters,
+    count,
+    custom,
+    duration,
+    ensure_connection_exists,
+    text,
+    validate_events_setup,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -50,6 +59,23 @@ class AmplifyEventsSetupOperator(AwsBaseOperator[AmplifyEventsHook]):
     aws_hook_class = AmplifyEventsHook
     template_fields: Sequence[str] = aws_template_fields("triggerers", "queue_prefix", "rule_name")
     ui_color = "#ff9900"
+    #: The kind of every parameter, checked by :func:`~airflow_amplify.validation.check_parameters`;
+    #: :func:`~airflow_amplify.validation.validate_events_setup` then checks names and limits together.
+    parameter_kinds = {
+        **AWS_PARAMETER_KINDS,
+        "triggerers": custom(
+            "list of 1 to 100 triggerer names",
+            lambda param, value: (
+                [text().check(f"{param}[{i}]", name) for i, name in enumerate(value)]
+                if isinstance(value, list | tuple)
+                else text().check(param, value)
+            ),
+        ),
+        "queue_prefix": text(),
+        "rule_name": text(),
+        "message_retention_seconds": count(60),
+        "safety_poll_interval": duration(),
+    }
 
     def __init__(
         self,
@@ -77,6 +103,7 @@ class AmplifyEventsSetupOperator(AwsBaseOperator[AmplifyEventsHook]):
             self.message_retention_seconds,
             self.safety_poll_interval,
         )
+        check_parameters(self)
         ensure_connection_exists(self.aws_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:

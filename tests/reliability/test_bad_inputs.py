@@ -22,6 +22,7 @@ from airflow_amplify.operators.amplify import AmplifyStartJobOperator, AmplifyWe
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
 from airflow_amplify.operators.branch import AmplifyBranchSetupOperator
 from airflow_amplify.operators.deployment import AmplifyManualDeployOperator
+from airflow_amplify.operators.events import AmplifyEventsSetupOperator
 from airflow_amplify.sensors.amplify import AmplifyJobSensor
 from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
 
@@ -481,6 +482,24 @@ CASES = [
          fixed("region_name='EU'", "not an AWS region name"), "raw error"),
     Case("branch setup botocore config not a dict", BS, staging(enable_auto_build=False, botocore_config="retries"),
          fixed("botocore_config", "must be a dict"), "raw error"),
+    # the events setup operator (#22): nothing reaches EventBridge or SQS
+    Case("events setup triggerers as one string", AmplifyEventsSetupOperator,
+         lambda w: {"aws_conn_id": "aws_staging", "triggerers": "triggerer-0"},
+         fixed("triggerers must be a list of names"), "type"),
+    Case("events setup a triggerer rendered as None", AmplifyEventsSetupOperator,
+         lambda w: {"aws_conn_id": "aws_staging", "triggerers": ["None"]},
+         fixed("triggerers[0]", "'None'"), "rendered"),
+    Case("events setup a triggerer with a trailing newline", AmplifyEventsSetupOperator,
+         lambda w: {"aws_conn_id": "aws_staging", "triggerers": ["triggerer-0\n"]},
+         fixed("triggerers", "is not valid"), "whitespace"),
+    Case("events setup retention as a bool", AmplifyEventsSetupOperator,
+         lambda w: {"aws_conn_id": "aws_staging", "message_retention_seconds": True},
+         fixed("message_retention_seconds=True"), "type"),
+    Case("events setup safety poll NaN", AmplifyEventsSetupOperator,
+         lambda w: {"aws_conn_id": "aws_staging", "safety_poll_interval": float("nan")},
+         fixed("safety_poll_interval"), "type"),
+    Case("events setup unknown connection", AmplifyEventsSetupOperator,
+         lambda w: {"aws_conn_id": "aws_nowhere"}, fixed("aws_nowhere"), "connection"),
 ]  # fmt: skip
 
 
