@@ -45,6 +45,7 @@ def get_provider_info() -> dict:
                     "airflow_amplify.hooks.deployment",
                     "airflow_amplify.hooks.events",
                     "airflow_amplify.hooks.outputs",
+                    "airflow_amplify.hooks.secrets",
                     "airflow_amplify.hooks.source",
                 ],
             }
@@ -58,6 +59,7 @@ def get_provider_info() -> dict:
                     "airflow_amplify.operators.branch",
                     "airflow_amplify.operators.deployment",
                     "airflow_amplify.operators.events",
+                    "airflow_amplify.operators.secrets",
                 ],
             }
         ],

@@ -22,6 +22,7 @@ from airflow_amplify.operators.amplify import AmplifyStartJobOperator, AmplifyWe
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
 from airflow_amplify.operators.branch import AmplifyBranchSetupOperator
 from airflow_amplify.operators.deployment import AmplifyManualDeployOperator
+from airflow_amplify.operators.secrets import AmplifyBackendSecretsOperator
 from airflow_amplify.sensors.amplify import AmplifyJobSensor
 from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
 
@@ -42,6 +43,7 @@ BS, MD, JS, SS = (
     AmplifyJobSensor,
     AmplifyBackendStackSensor,
 )
+BK = AmplifyBackendSecretsOperator
 
 
 @dataclass
@@ -305,6 +307,31 @@ CASES = [
          fixed("enable_auto_build='no'", "True, False or None"), "branch setting"),
     Case("branch setup non-string variable", BS, staging(environment_variables={"API_URL": 3}),
          fixed("environment_variables['API_URL']", "must be a string; got int"), "branch setting"),
+    # --- backend secrets ----------------------------------------------------------------------
+    Case("secrets name ampx cannot read", BK, staging(secrets={"a/b": {"variable": "v"}}),
+         fixed("the secret name 'a/b'", "letters, digits, '_', '.' and '-'"), "secrets"),
+    Case("secrets literal value", BK, staging(secrets={"K": "plain-text-value"}),
+         fixed("secrets['K']", "a literal value", "{'variable': ...}"), "secrets"),
+    Case("secrets unknown connection field", BK, staging(secrets={"K": {"conn_id": "aws_staging", "field": "token"}}),
+         fixed("secrets['K']['field']='token'", "password, login, host, schema, extra", "extra.<key>"), "secrets"),
+    Case("secrets source with both kinds", BK, staging(secrets={"K": {"conn_id": "c", "variable": "v"}}),
+         fixed("secrets['K'] has keys ['conn_id', 'variable']", "{'variable': ...}"), "secrets"),
+    Case("secrets empty mapping", BK, staging(secrets={}, prune=True), fixed("secrets must be a non-empty mapping"),
+         "secrets"),
+    Case("secrets missing Variable", BK, staging(secrets={"K": {"variable": "no_such_variable"}}),
+         fixed("secrets['K']", "Variable 'no_such_variable' does not exist"), "secrets"),
+    Case("secrets missing connection", BK, staging(secrets={"K": {"conn_id": "no_such_conn"}}),
+         fixed("secrets['K']", "connection 'no_such_conn' does not exist"), "secrets"),
+    Case("secrets prune as a string", BK, staging(secrets={"K": {"variable": "v"}}, prune="yes"),
+         fixed("prune='yes'", "True or False"), "secrets"),
+    Case("secrets KMS key id with a space", BK, staging(secrets={"K": {"variable": "v"}}, kms_key_id="my key"),
+         fixed("kms_key_id='my key'", "KMS key id, key ARN or alias"), "secrets"),
+    Case("secrets branch rendered as None", BK, staging(secrets={"K": {"variable": "v"}}, branch_name="None"),
+         fixed("branch_name='None'", "None for the app's shared secrets"), "branch name"),
+    Case("pipeline deploy required_secrets as a string", PD, _deploy_with(required_secrets="STRIPE_KEY"),
+         fixed("required_secrets='STRIPE_KEY'", "list of secret names"), "secrets"),
+    Case("pipeline deploy required secret name", PD, _deploy_with(required_secrets=["bad name"]),
+         fixed("required_secrets", "'bad name'", "letters, digits"), "secrets"),
     Case("branch setup replace without variables", BS, staging(replace_environment_variables=True),
          fixed("replace_environment_variables=True", "needs environment_variables"), "branch setting"),
 ]  # fmt: skip
@@ -455,7 +482,7 @@ def test_bad_inputs_are_rejected_clearly_before_any_change(bad_input_world, task
     assert missing_classes == set(), sorted(c.__name__ for c in missing_classes)
     assert {case.category for case in CASES} >= {
         "app id", "branch name", "job type", "job id", "webhook", "connection", "path", "source",
-        "version", "engine", "timeout", "changed_since", "if_busy", "commit",
+        "version", "engine", "timeout", "changed_since", "if_busy", "commit", "secrets",
     }  # fmt: skip
 
     # The check: a task that starts a build which then fails is caught (a StartJob in the request
