@@ -37,9 +37,9 @@ def validate_secret_sources(secrets: Any, param: str = "secrets") -> dict[str, d
 
     :return: ``{name: {"conn_id", "field"} | {"variable"}}`` with defaults filled in.
     """
-    if not isinstance(secrets, Mapping) or not secrets:
+    if not isinstance(secrets, Mapping):
         raise ValueError(
-            f"{param} must be a non-empty mapping of secret names to sources, e.g. "
+            f"{param} must be a mapping of secret names to sources, e.g. "
             "{'STRIPE_KEY': {'conn_id': 'stripe', 'field': 'password'}, 'API_TOKEN': {'variable': 'api_token'}}; "
             f"got {type(secrets).__name__}."
         )
@@ -200,11 +200,19 @@ class AmplifyBackendSecretsOperator(AwsBaseOperator[AmplifySecretsHook]):
                     "(letters, digits and ':/_-'), or None for the account's alias/aws/ssm."
                 )
         sources = validate_secret_sources(self.secrets)
+        if self.prune and not sources:
+            raise ValueError(
+                "secrets={} with prune=True would delete every secret under the path; list the secrets "
+                "to keep, or set prune=False."
+            )
         ensure_connection_exists(self.aws_conn_id)
         return sources
 
     def execute(self, context: Context) -> dict[str, str]:
         sources = self.validate()
+        if not sources:
+            self.log.info("No secrets listed: nothing to set")
+            return {}
         values = {name: read_secret_value(name, source) for name, source in sources.items()}
         prefix = amplify_secret_prefix(self.app_id, self.branch_name)
         where = f"branch {self.branch_name}" if self.branch_name is not None else "shared"
