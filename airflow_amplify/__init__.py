@@ -55,6 +55,7 @@ def get_provider_info() -> dict:
                 "integration-name": "AWS Amplify",
                 "python-modules": [
                     "airflow_amplify.operators.amplify",
+                    "airflow_amplify.operators.app",
                     "airflow_amplify.operators.ampx",
                     "airflow_amplify.operators.branch",
                     "airflow_amplify.operators.deployment",

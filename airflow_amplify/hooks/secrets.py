@@ -19,12 +19,6 @@ from airflow.providers.common.compat.sdk import AirflowException, mask_secret
 
 from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
 
-#: The CLI's own rule for a secret name (``ampx sandbox secret set``): what ``secret('NAME')`` can read.
-SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
-#: SSM's limit for a standard-tier parameter value (SecureString included), in characters.
-MAX_SECRET_VALUE_LENGTH = 4096
-#: SSM's limit for a parameter name, the full path included.
-MAX_PARAMETER_NAME_LENGTH = 1011
 SECRET_DESCRIPTION = "Amplify Secret"
 CREATED, UPDATED, UNCHANGED, DELETED = "created", "updated", "unchanged", "deleted"
 
@@ -75,45 +69,6 @@ def amplify_secret_path(app_id: str, branch_name: str | None, name: str) -> str:
     :param name: the secret's name, as the backend passes it to ``secret()``.
     """
     return f"{amplify_secret_prefix(app_id, branch_name)}/{name}"
-
-
-# --- input checks (each names the parameter, the value and what is valid) ----------------------
-
-
-def validate_secret_name(name: Any, param: str = "secrets") -> str:
-    """Return ``name`` if ampx can read a secret of that name, else raise ValueError."""
-    if not isinstance(name, str) or not SECRET_NAME_PATTERN.match(name):
-        raise ValueError(
-            f"{param}: the secret name {name!r} is not one ampx can read; a name has only letters, "
-            "digits, '_', '.' and '-' (the rule of `ampx sandbox secret set`)."
-        )
-    return name
-
-
-def validate_secret_names(names: Any, param: str) -> list[str]:
-    """Return a list of secret names (a list, tuple or set of strings), else raise ValueError."""
-    if isinstance(names, (str, bytes, Mapping)) or not isinstance(names, (list, tuple, set, frozenset)):
-        raise ValueError(f"{param}={names!r} is not valid; give a list of secret names, e.g. ['STRIPE_KEY'].")
-    return [validate_secret_name(name, param) for name in names]
-
-
-def validate_secret_value(name: str, value: Any, source: str) -> str:
-    """Check a secret's value (never shown: only its type and length are named)."""
-    if not isinstance(value, str):
-        raise ValueError(f"secrets[{name!r}]: {source} holds no text value (got {type(value).__name__}).")
-    if not value:
-        raise ValueError(f"secrets[{name!r}]: {source} is empty; SSM cannot store an empty value.")
-    if value.strip() != value:
-        raise ValueError(
-            f"secrets[{name!r}]: the value from {source} has leading or trailing whitespace (a newline "
-            "pasted with it?); strip it at the source."
-        )
-    if len(value) > MAX_SECRET_VALUE_LENGTH:
-        raise ValueError(
-            f"secrets[{name!r}]: the value from {source} is {len(value)} characters long; a "
-            f"standard SSM parameter holds at most {MAX_SECRET_VALUE_LENGTH}."
-        )
-    return value
 
 
 def missing_secrets_message(app_id: str, branch_name: str, names: Iterable[str]) -> str:

@@ -302,7 +302,8 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         to_seconds(self.timeout, "timeout")
         to_seconds(self.install_timeout, "install_timeout")
         if self.required_secrets is not None:
-            from airflow_amplify.hooks.secrets import amplify_secret_prefix, validate_secret_names
+            from airflow_amplify.hooks.secrets import amplify_secret_prefix
+            from airflow_amplify.validation import validate_secret_names
 
             validate_secret_names(self.required_secrets, "required_secrets")
             amplify_secret_prefix(self.app_id, self.branch_name)

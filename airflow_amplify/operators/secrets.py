@@ -14,71 +14,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_amplify.hooks.amplify import ensure_connection_exists, validate_amplify_value
-from airflow_amplify.hooks.secrets import (
-    AmplifySecretsHook,
-    amplify_secret_prefix,
-    validate_secret_name,
+from airflow_amplify.hooks.secrets import AmplifySecretsHook, amplify_secret_prefix
+from airflow_amplify.validation import (
+    ensure_connection_exists,
+    validate_amplify_value,
+    validate_kms_key_id,
+    validate_secret_sources,
     validate_secret_value,
 )
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-#: Connection fields a secret can come from (``extra.KEY`` reads one key of the JSON extra).
-CONNECTION_FIELDS = ("password", "login", "host", "schema", "extra")
-_KMS_KEY_SHAPE = ("ssm", "ParameterKeyId")
-
-
-def validate_secret_sources(secrets: Any, param: str = "secrets") -> dict[str, dict[str, str]]:
-    """Check the ``secrets`` mapping: each name ampx can read, each source a connection field or a Variable.
-
-    A literal value is refused: it would sit in the DAG file and in the task's rendered fields.
-
-    :return: ``{name: {"conn_id", "field"} | {"variable"}}`` with defaults filled in.
-    """
-    if not isinstance(secrets, Mapping):
-        raise ValueError(
-            f"{param} must be a mapping of secret names to sources, e.g. "
-            "{'STRIPE_KEY': {'conn_id': 'stripe', 'field': 'password'}, 'API_TOKEN': {'variable': 'api_token'}}; "
-            f"got {type(secrets).__name__}."
-        )
-    checked: dict[str, dict[str, str]] = {}
-    for name, source in secrets.items():
-        validate_secret_name(name, param)
-        where = f"{param}[{name!r}]"
-        if not isinstance(source, Mapping):
-            raise ValueError(
-                f"{where} must say where the value comes from: {{'conn_id': ..., 'field': ...}} or "
-                f"{{'variable': ...}}; a literal value (got {type(source).__name__}) is refused, it would be "
-                "stored in the DAG and its rendered fields."
-            )
-        keys = set(source)
-        if keys in ({"conn_id"}, {"conn_id", "field"}):
-            conn_id, field = source["conn_id"], source.get("field", "password")
-            _require_identifier(conn_id, f"{where}['conn_id']")
-            if not isinstance(field, str) or not (
-                field in CONNECTION_FIELDS or (field.startswith("extra.") and len(field) > 6)
-            ):
-                raise ValueError(
-                    f"{where}['field']={field!r} is not valid; use one of {', '.join(CONNECTION_FIELDS)} or "
-                    "extra.<key> (one key of the connection's JSON extra)."
-                )
-            checked[name] = {"conn_id": conn_id, "field": field}
-        elif keys == {"variable"}:
-            _require_identifier(source["variable"], f"{where}['variable']")
-            checked[name] = {"variable": source["variable"]}
-        else:
-            raise ValueError(
-                f"{where} has keys {sorted(map(str, keys))}; give {{'conn_id': ..., 'field': ...}} "
-                "(field defaults to 'password') or {'variable': ...}."
-            )
-    return checked
-
-
-def _require_identifier(value: Any, param: str) -> None:
-    if not isinstance(value, str) or not value or value.strip() != value or value in ("None", "null"):
-        raise ValueError(f"{param}={value!r} is not valid; give the id as a non-empty string.")
 
 
 def read_secret_value(name: str, source: Mapping[str, str]) -> str:
@@ -182,23 +128,7 @@ class AmplifyBackendSecretsOperator(AwsBaseOperator[AmplifySecretsHook]):
             amplify_secret_prefix(self.app_id, self.branch_name)
         if not isinstance(self.prune, bool):
             raise ValueError(f"prune={self.prune!r} is not valid; use True or False.")
-        if self.kms_key_id is not None:
-            import re
-
-            import botocore.session
-
-            shape = (
-                botocore.session.get_session()
-                .get_service_model(_KMS_KEY_SHAPE[0])
-                .shape_for(_KMS_KEY_SHAPE[1])
-            )
-            if not isinstance(self.kms_key_id, str) or not re.fullmatch(
-                shape.metadata["pattern"], self.kms_key_id
-            ):
-                raise ValueError(
-                    f"kms_key_id={self.kms_key_id!r} is not valid; give a KMS key id, key ARN or alias "
-                    "(letters, digits and ':/_-'), or None for the account's alias/aws/ssm."
-                )
+        validate_kms_key_id(self.kms_key_id)
         sources = validate_secret_sources(self.secrets)
         if self.prune and not sources:
             raise ValueError(

@@ -20,6 +20,7 @@ import pytest
 
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator, AmplifyWebhookBuildOperator
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
+from airflow_amplify.operators.app import AmplifyAppSetupOperator
 from airflow_amplify.operators.branch import AmplifyBranchSetupOperator
 from airflow_amplify.operators.deployment import AmplifyManualDeployOperator
 from airflow_amplify.operators.secrets import AmplifyBackendSecretsOperator
@@ -43,7 +44,11 @@ BS, MD, JS, SS = (
     AmplifyJobSensor,
     AmplifyBackendStackSensor,
 )
-BK = AmplifyBackendSecretsOperator
+BK, AP = AmplifyBackendSecretsOperator, AmplifyAppSetupOperator
+
+
+def app_only(**kw):
+    return lambda w: {"app_id": w.staging["app_id"], "aws_conn_id": "aws_staging", **kw}
 
 
 @dataclass
@@ -310,6 +315,8 @@ CASES = [
     # --- backend secrets ----------------------------------------------------------------------
     Case("secrets name ampx cannot read", BK, staging(secrets={"a/b": {"variable": "v"}}),
          fixed("the secret name 'a/b'", "letters, digits, '_', '.' and '-'"), "secrets"),
+    Case("secrets name with a trailing newline", BK, staging(secrets={"STRIPE_KEY\n": {"variable": "v"}}),
+         fixed("the secret name 'STRIPE_KEY\\n'", "letters, digits"), "secrets"),
     Case("secrets literal value", BK, staging(secrets={"K": "plain-text-value"}),
          fixed("secrets['K']", "a literal value", "{'variable': ...}"), "secrets"),
     Case("secrets unknown connection field", BK, staging(secrets={"K": {"conn_id": "aws_staging", "field": "token"}}),
@@ -334,6 +341,20 @@ CASES = [
          fixed("required_secrets='STRIPE_KEY'", "list of secret names"), "secrets"),
     Case("pipeline deploy required secret name", PD, _deploy_with(required_secrets=["bad name"]),
          fixed("required_secrets", "'bad name'", "letters, digits"), "secrets"),
+    # --- app and branch build and runtime settings ----------------------------------------------
+    Case("app setup unknown build compute type", AP, app_only(build_compute_type="MEDIUM_4GB"),
+         fixed("build_compute_type='MEDIUM_4GB'", "STANDARD_8GB, LARGE_16GB, XLARGE_72GB"), "settings"),
+    Case("app setup lowercase cache config", AP, app_only(cache_config_type="amplify_managed"),
+         fixed("cache_config_type='amplify_managed'", "AMPLIFY_MANAGED, AMPLIFY_MANAGED_NO_COOKIES"), "settings"),
+    Case("app setup compute role not an ARN", AP, app_only(compute_role_arn="my-ssr-role"),
+         fixed("compute_role_arn='my-ssr-role'", "arn:aws:iam::<account>:role/<name>"), "settings"),
+    Case("app setup unknown app", AP, app_only(app_id="d0000000000000", build_compute_type="LARGE_16GB"),
+         fixed("app_id='d0000000000000'", "no such app in account 123456789012"), "app id"),
+    Case("branch setup skew protection as a string", BS, staging(enable_skew_protection="true"),
+         fixed("enable_skew_protection='true'", "True, False or None"), "settings"),
+    Case("branch setup compute role with a newline", BS,
+         staging(compute_role_arn="arn:aws:iam::123456789012:role/ssr\n"),
+         fixed("compute_role_arn='arn:aws:iam::123456789012:role/ssr\\n'", "is not an IAM role ARN"), "settings"),
     Case("branch setup replace without variables", BS, staging(replace_environment_variables=True),
          fixed("replace_environment_variables=True", "needs environment_variables"), "branch setting"),
 ]  # fmt: skip
@@ -484,7 +505,7 @@ def test_bad_inputs_are_rejected_clearly_before_any_change(bad_input_world, task
     assert missing_classes == set(), sorted(c.__name__ for c in missing_classes)
     assert {case.category for case in CASES} >= {
         "app id", "branch name", "job type", "job id", "webhook", "connection", "path", "source",
-        "version", "engine", "timeout", "changed_since", "if_busy", "commit", "secrets",
+        "version", "engine", "timeout", "changed_since", "if_busy", "commit", "secrets", "settings",
     }  # fmt: skip
 
     # The check: a task that starts a build which then fails is caught (a StartJob in the request
