@@ -60,6 +60,7 @@ def get_provider_info() -> dict:
                     "airflow_amplify.operators.branch",
                     "airflow_amplify.operators.deployment",
                     "airflow_amplify.operators.events",
+                    "airflow_amplify.operators.preview",
                     "airflow_amplify.operators.secrets",
                 ],
             }

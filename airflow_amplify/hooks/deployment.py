@@ -189,6 +189,13 @@ class AmplifyDeploymentHook(OtherServiceClientsMixin, AmplifyHook):
         """UpdateApp with only the given fields (``computeRoleArn``, ``jobConfig``, ``cacheConfig``, ...)."""
         return self.conn.update_app(appId=app_id, **fields)["app"]
 
+    def list_branches(self, app_id: str) -> list[dict[str, Any]]:
+        """Every branch of the app (ListBranches, all pages)."""
+        branches: list[dict[str, Any]] = []
+        for page in self.conn.get_paginator("list_branches").paginate(appId=app_id):
+            branches.extend(page.get("branches", []))
+        return branches
+
     def delete_branch(self, app_id: str, branch_name: str) -> dict[str, Any]:
         """DeleteBranch; returns the deleted branch."""
         return self.conn.delete_branch(appId=app_id, branchName=branch_name)["branch"]

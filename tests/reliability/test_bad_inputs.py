@@ -23,6 +23,7 @@ from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, Ampli
 from airflow_amplify.operators.app import AmplifyAppSetupOperator
 from airflow_amplify.operators.branch import AmplifyBranchSetupOperator
 from airflow_amplify.operators.deployment import AmplifyManualDeployOperator
+from airflow_amplify.operators.preview import AmplifyPreviewBranchOperator, AmplifyPreviewTeardownOperator
 from airflow_amplify.operators.secrets import AmplifyBackendSecretsOperator
 from airflow_amplify.sensors.amplify import AmplifyJobSensor
 from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
@@ -45,6 +46,7 @@ BS, MD, JS, SS = (
     AmplifyBackendStackSensor,
 )
 BK, AP = AmplifyBackendSecretsOperator, AmplifyAppSetupOperator
+PV, PT = AmplifyPreviewBranchOperator, AmplifyPreviewTeardownOperator
 
 
 def app_only(**kw):
@@ -341,6 +343,26 @@ CASES = [
          fixed("required_secrets='STRIPE_KEY'", "list of secret names"), "secrets"),
     Case("pipeline deploy required secret name", PD, _deploy_with(required_secrets=["bad name"]),
          fixed("required_secrets", "'bad name'", "letters, digits"), "secrets"),
+    # --- preview branches ---------------------------------------------------------------------
+    Case("preview of the release branch", PV, app_only(ref="main"),
+         fixed("branch_name='main' is the release branch", "release_branch='main'"), "preview"),
+    Case("preview of a branch made by hand", PV, app_only(ref="feature/x"),
+         fixed("branch_name='feature/x'", "did not create it", "airflow-provider-amplify:preview=true"), "preview"),
+    Case("preview ref with a space", PV, app_only(ref="feature x"),
+         fixed("ref='feature x'", "give a branch"), "preview"),
+    Case("preview branch rendered as None", PV, app_only(ref="None"),
+         fixed("branch_name='None'", "without surrounding spaces"), "preview"),
+    Case("teardown of the release branch", PT, app_only(branch_name="main"),
+         fixed("branch_name='main' is the release branch"), "preview"),
+    Case("teardown of a branch made by hand", PT, app_only(branch_name="feature/x"),
+         fixed("branch_name='feature/x'", "did not create it", "refusing to delete it"), "preview"),
+    Case("teardown release branch with a trailing newline", PT,
+         app_only(branch_name="pr-1", release_branch="main\n"),
+         fixed("release_branch='main\\n'", "without surrounding spaces"), "preview"),
+    Case("teardown waiter delay as a string", PT, app_only(branch_name="pr-1", waiter_delay="30"),
+         fixed("waiter_delay='30'", "positive whole number"), "timeout"),
+    Case("teardown wait flag as a string", PT, app_only(branch_name="pr-1", wait_for_completion="no"),
+         fixed("wait_for_completion='no'", "True or False"), "preview"),
     # --- app and branch build and runtime settings ----------------------------------------------
     Case("app setup unknown build compute type", AP, app_only(build_compute_type="MEDIUM_4GB"),
          fixed("build_compute_type='MEDIUM_4GB'", "STANDARD_8GB, LARGE_16GB, XLARGE_72GB"), "settings"),
@@ -505,7 +527,7 @@ def test_bad_inputs_are_rejected_clearly_before_any_change(bad_input_world, task
     assert missing_classes == set(), sorted(c.__name__ for c in missing_classes)
     assert {case.category for case in CASES} >= {
         "app id", "branch name", "job type", "job id", "webhook", "connection", "path", "source",
-        "version", "engine", "timeout", "changed_since", "if_busy", "commit", "secrets", "settings",
+        "version", "engine", "timeout", "changed_since", "if_busy", "commit", "secrets", "settings", "preview",
     }  # fmt: skip
 
     # The check: a task that starts a build which then fails is caught (a StartJob in the request
