@@ -355,3 +355,55 @@ def test_release_failure_notifier_publishes_only_when_a_topic_is_configured(ampl
     configured.notify({})
     (publish,) = amplify_world.requests(operation="Publish")
     assert publish["status"] == 200 and publish["account_id"] == "123456789012"
+
+
+def test_previews_are_created_for_listed_branches_and_unlisted_ones_torn_down(
+    amplify_world, tmp_path, airflow_db
+):
+    """amplify_preview_branches with `airflow dags test`: feature/x gets a preview (branch, backend,
+    build, URL); the preview pr/old, no longer listed, loses its stack and branch; main is untouched."""
+    from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+    from airflow_amplify.operators.preview import PREVIEW_TAG
+    from airflow_amplify.testing import STAGING_ACCOUNT_ID
+    from airflow_amplify.testing.git import make_remote
+
+    remote = make_remote(tmp_path / "git")
+    app = amplify_world.seed_app("shop", ("main",), account_id=STAGING_ACCOUNT_ID)
+    app_id = app["app_id"]
+    amplify = amplify_world.client("amplify")
+    amplify.create_branch(
+        appId=app_id, branchName="pr/old", enableAutoBuild=False, tags={PREVIEW_TAG: "true"}
+    )
+    cfn = amplify_world.client("cloudformation")
+    old_stack = cfn.create_stack(
+        StackName=amplify_branch_stack_name(app_id, "pr/old"),
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+        Tags=[{"Key": "amplify:app-id", "Value": app_id}, {"Key": "amplify:branch-name", "Value": "pr/old"}],
+    )["StackId"]
+    env = _release_env(amplify_world, tmp_path, app, app, remote)
+    env.update(
+        {
+            "AIRFLOW_VAR_AMPLIFY_PREVIEW_APP_ID": app_id,
+            "AIRFLOW_VAR_AMPLIFY_PREVIEW_REPO_URL": remote.url,
+            "AIRFLOW_VAR_AMPLIFY_PREVIEW_AWS_CONN_ID": "aws_staging",
+            "AIRFLOW_VAR_AMPLIFY_PREVIEW_BRANCHES": json.dumps(["feature/x", "main"]),
+        }
+    )
+    log = tmp_path / "dags-test.log"
+    process = _dags_test("amplify_preview_branches", env, log)
+    process.wait(timeout=300)
+    output = log.read_text()
+    assert process.returncode == 0, output[-6000:]
+
+    states = {task: state for task, (state, _) in _task_states("amplify_preview_branches").items()}
+    assert set(states.values()) == {"success"}, states
+    branch = amplify.get_branch(appId=app_id, branchName="feature/x")["branch"]
+    assert branch["tags"] == {PREVIEW_TAG: "true"} and branch["enableAutoBuild"] is False
+    stack = cfn.describe_stacks(StackName=amplify_branch_stack_name(app_id, "feature/x"))["Stacks"][0]
+    assert branch["backend"]["stackArn"] == stack["StackId"]
+    (job,) = amplify_world.jobs(app_id=app_id)
+    assert job["branch_name"] == "feature/x" and job["status"] == "SUCCEED"
+    assert f"preview feature/x: https://feature-x.{app_id}.amplifyapp.com" in output
+    # the unlisted preview: stack DELETE_COMPLETE, branch gone; main untouched
+    assert cfn.describe_stacks(StackName=old_stack)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert {b["branchName"] for b in amplify.list_branches(appId=app_id)["branches"]} == {"main", "feature/x"}
