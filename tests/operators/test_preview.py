@@ -171,3 +171,18 @@ def test_teardown_refuses_a_stack_not_tagged_as_the_branch_backend(
     with pytest.raises(AmplifyPreviewError, match="is not tagged as the backend"):
         teardown(staging_app, "pr-9").execute(task_context())
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_teardown_without_waiting_deletes_both_at_once(
+    amplify_world, aws_connections, staging_app, task_context
+):
+    app_id = staging_app["app_id"]
+    preview(staging_app, "pr-3").execute(task_context())
+    stack = create_backend_stack(amplify_world, app_id, "pr-3")
+    amplify_world.clear_requests()
+    result = teardown(staging_app, "pr-3", wait_for_completion=False).execute(task_context())
+    assert (result["branch"], result["stack"]) == ("deleted", "deleted")
+    operations = [r["operation"] for r in amplify_world.requests() if r["operation"].startswith("Delete")]
+    assert operations == ["DeleteStack", "DeleteBranch"]  # the stack first, so a retry still sees the tag
+    status = amplify_world.client("cloudformation").describe_stacks(StackName=stack["StackId"])["Stacks"][0]
+    assert status["StackStatus"] in ("DELETE_IN_PROGRESS", "DELETE_COMPLETE")
