@@ -28,14 +28,12 @@ receiver keeps up to date, or trigger it with ``{"branches": ["feature/login", "
 | ``amplify_preview_release_branch`` | optional: the release branch, never a preview (default ``main``) |
 | ``amplify_ampx_path`` | optional: an ``ampx`` executable (default: the project's, else ``npx``) |
 
-Parse-time settings from the environment (no database or network): ``AIRFLOW_AMPLIFY_EXAMPLE_RETRIES``,
-``AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY``, ``AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL``,
-``AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES`` (``false`` only for the local world's stand-in ampx).
+Retries, polling and pools come from the deployment's cluster policy (``airflow_local_settings.py``),
+as for the other examples; the demo's and the tests' policy is ``demo/settings/airflow_local_settings.py``.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -47,14 +45,6 @@ from airflow_amplify.operators.amplify import AmplifyStartJobOperator
 from airflow_amplify.operators.ampx import AmplifyPipelineDeployOperator
 from airflow_amplify.operators.preview import AmplifyPreviewBranchOperator, AmplifyPreviewTeardownOperator
 
-RETRIES = int(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_RETRIES", "3"))
-RETRY_DELAY = timedelta(seconds=float(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY", "30")))
-POLL_INTERVAL = float(os.environ.get("AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL", "15"))
-INSTALL_DEPENDENCIES = os.environ.get("AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES", "true").lower() not in (
-    "0",
-    "false",
-    "no",
-)
 AWS_CONN = "{{ var.value.get('amplify_preview_aws_conn_id', 'aws_default') }}"
 RELEASE_BRANCH = "{{ var.value.get('amplify_preview_release_branch', 'main') }}"
 
@@ -137,8 +127,8 @@ with DAG(
         ),
     },
     default_args={
-        "retries": RETRIES,
-        "retry_delay": RETRY_DELAY,
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
     },
@@ -163,7 +153,6 @@ with DAG(
         app_id=_plan("app_id"),
         repo_url=_plan("repo_url"),
         git_conn_id=_plan("git_conn_id"),
-        install_dependencies=INSTALL_DEPENDENCIES,
         ampx_path="{{ var.value.get('amplify_ampx_path', '') }}",
         aws_conn_id=AWS_CONN,
         map_index_template="{{ task.branch_name }}",
@@ -175,8 +164,8 @@ with DAG(
         job_reason="Airflow preview {{ run_id[:200] }}",
         if_busy="attach",
         deferrable=True,
-        waiter_delay=POLL_INTERVAL,
-        waiter_max_delay=max(POLL_INTERVAL, 60.0),
+        waiter_delay=15,
+        waiter_max_delay=60,
         aws_conn_id=AWS_CONN,
         map_index_template="{{ task.branch_name }}",
     ).expand_kwargs(lists["builds"])
@@ -185,7 +174,7 @@ with DAG(
         app_id=_plan("app_id"),
         release_branch=RELEASE_BRANCH,
         deferrable=True,
-        waiter_delay=int(max(POLL_INTERVAL, 1)),
+        waiter_delay=15,
         aws_conn_id=AWS_CONN,
         map_index_template="{{ task.branch_name }}",
     ).expand(branch_name=lists["stale"])

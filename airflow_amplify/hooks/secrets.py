@@ -17,7 +17,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.ssm import SsmHook
 from airflow.providers.common.compat.sdk import AirflowException, mask_secret
 
-from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+from airflow_amplify.ampx.project import amplify_branch_stack_name
 
 SECRET_DESCRIPTION = "Amplify Secret"
 CREATED, UPDATED, UNCHANGED, DELETED = "created", "updated", "unchanged", "deleted"

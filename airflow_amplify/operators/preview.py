@@ -16,8 +16,10 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, conf
 
-from airflow_amplify.hooks.cloudformation import AmplifyStackHook, amplify_branch_stack_name
+from airflow_amplify.ampx.project import amplify_branch_stack_name
+from airflow_amplify.hooks.cloudformation import AmplifyStackHook
 from airflow_amplify.hooks.deployment import AmplifyDeploymentHook
+from airflow_amplify.statuses import STACK_DELETE_IN_PROGRESS
 from airflow_amplify.validation import ensure_connection_exists, validate_amplify_value, validate_ref
 
 if TYPE_CHECKING:
@@ -222,8 +224,8 @@ class AmplifyPreviewTeardownOperator(AwsBaseOperator[AmplifyDeploymentHook]):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not valid; use True or False.")
         for name in ("waiter_delay", "waiter_max_attempts"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} is not valid; use a positive whole number.")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+                raise ValueError(f"{name}={value!r} is not valid; use a positive number (at least 1).")
         ensure_connection_exists(self.aws_conn_id)
 
     def _result(self, branch: str, stack: str) -> dict[str, Any]:
@@ -257,7 +259,7 @@ class AmplifyPreviewTeardownOperator(AwsBaseOperator[AmplifyDeploymentHook]):
         if stack is None:
             self.log.info("Backend stack %s does not exist (already deleted, or never deployed)", stack_name)
             return self._delete_branch(branch is not None, "absent")
-        if stack["StackStatus"] != "DELETE_IN_PROGRESS":
+        if stack["StackStatus"] != STACK_DELETE_IN_PROGRESS:
             self.stack_hook.delete_stack(stack["StackId"])
         self.log.info("Deleting backend stack %s (%s)", stack_name, stack["StackId"])
         if not self.wait_for_completion:
@@ -268,8 +270,8 @@ class AmplifyPreviewTeardownOperator(AwsBaseOperator[AmplifyDeploymentHook]):
             self.defer(
                 trigger=AmplifyStackDeletedTrigger(
                     stack_name=stack["StackId"],
-                    waiter_delay=self.waiter_delay,
-                    waiter_max_attempts=self.waiter_max_attempts,
+                    waiter_delay=int(self.waiter_delay),
+                    waiter_max_attempts=int(self.waiter_max_attempts),
                     aws_conn_id=self.aws_conn_id,
                     region_name=self.region_name,
                     verify=self.verify,
@@ -282,7 +284,7 @@ class AmplifyPreviewTeardownOperator(AwsBaseOperator[AmplifyDeploymentHook]):
         try:
             self.stack_hook.get_waiter("stack_deleted").wait(
                 StackName=stack["StackId"],
-                WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
+                WaiterConfig={"Delay": int(self.waiter_delay), "MaxAttempts": int(self.waiter_max_attempts)},
             )
         except WaiterError as err:
             raise AmplifyPreviewError(self._delete_failed(stack["StackId"], str(err))) from None

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
+from airflow_amplify.ampx.project import amplify_branch_stack_name
 from airflow_amplify.operators.preview import (
     PREVIEW_TAG,
     AmplifyPreviewBranchOperator,

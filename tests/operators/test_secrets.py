@@ -10,7 +10,7 @@ import pytest
 from airflow_amplify.hooks.secrets import AmplifySecretsMissingError, amplify_secret_path
 from airflow_amplify.operators.ampx import AmplifyPipelineDeployOperator
 from airflow_amplify.operators.secrets import AmplifyBackendSecretsOperator
-from airflow_amplify.testing.ampx import write_fake_ampx, write_fake_project
+from tests.fakes.ampx import write_fake_ampx, write_fake_project
 
 STAGING = "123456789012"
 PRODUCTION = "222222222222"

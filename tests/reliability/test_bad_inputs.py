@@ -360,7 +360,7 @@ CASES = [
          app_only(branch_name="pr-1", release_branch="main\n"),
          fixed("release_branch='main\\n'", "without surrounding spaces"), "preview"),
     Case("teardown waiter delay as a string", PT, app_only(branch_name="pr-1", waiter_delay="30"),
-         fixed("waiter_delay='30'", "positive whole number"), "timeout"),
+         fixed("waiter_delay='30'", "positive number"), "timeout"),
     Case("teardown wait flag as a string", PT, app_only(branch_name="pr-1", wait_for_completion="no"),
          fixed("wait_for_completion='no'", "True or False"), "preview"),
     # --- app and branch build and runtime settings ----------------------------------------------
