@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 import re
 import urllib.parse
-from collections.abc import Sequence
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -416,6 +415,8 @@ def validate_events_setup(
     validate_events_setting(
         {"queue_url": "https://x", "safety_poll_interval": safety_poll_interval}, "safety_poll_interval"
     )
+
+
 # --- app and branch settings ---------------------------------------------------------------------
 
 _ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z-]*)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
