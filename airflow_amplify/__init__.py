@@ -45,6 +45,7 @@ def get_provider_info() -> dict:
                     "airflow_amplify.hooks.deployment",
                     "airflow_amplify.hooks.events",
                     "airflow_amplify.hooks.outputs",
+                    "airflow_amplify.hooks.secrets",
                     "airflow_amplify.hooks.source",
                 ],
             }
@@ -54,10 +55,13 @@ def get_provider_info() -> dict:
                 "integration-name": "AWS Amplify",
                 "python-modules": [
                     "airflow_amplify.operators.amplify",
+                    "airflow_amplify.operators.app",
                     "airflow_amplify.operators.ampx",
                     "airflow_amplify.operators.branch",
                     "airflow_amplify.operators.deployment",
                     "airflow_amplify.operators.events",
+                    "airflow_amplify.operators.preview",
+                    "airflow_amplify.operators.secrets",
                 ],
             }
         ],

@@ -62,6 +62,8 @@ STACK_OPERATION_START_STATUSES = frozenset(
     }
 )
 STACK_SUCCESS_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
+#: A stack being deleted (a preview teardown waits for it instead of deleting it again).
+STACK_DELETE_IN_PROGRESS = "DELETE_IN_PROGRESS"
 #: Terminal states that mean the last deploy did not take effect.
 STACK_FAILURE_STATUSES = frozenset(
     {

@@ -15,6 +15,7 @@ from airflow.providers.common.compat.standard.operators import PythonOperator, S
 
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
+from airflow_amplify.operators.secrets import AmplifyBackendSecretsOperator
 from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
 
 
@@ -56,6 +57,8 @@ def amplify_release_stage(
     job_reason: str | None = None,
     poll_interval: float = 15.0,
     stack_timeout: float = 3600.0,
+    secrets: Any = None,
+    required_secrets: Any = None,
 ) -> TaskGroup:
     """One release stage as a task group: ``backend_enabled >> deploy_backend >> stack_settled >>
     generate_outputs >> frontend_enabled >> build_frontend >> stage_done``.
@@ -80,6 +83,10 @@ def amplify_release_stage(
     :param job_reason: the build's ``jobReason``.
     :param poll_interval: seconds between status polls of the stack and the build.
     :param stack_timeout: seconds to wait for the stack to settle.
+    :param secrets: the backend's secrets for :class:`~airflow_amplify.operators.secrets.AmplifyBackendSecretsOperator`
+        (``{NAME: {"conn_id", "field"} | {"variable"}}``, or an XComArg of one): a ``set_secrets`` task
+        writes them for the branch before the deploy. None: no such task.
+    :param required_secrets: secret names the deploy's preflight checks (a list, or an XComArg of one).
     """
     deployed = "{{ (ti.xcom_pull(task_ids='" + group_id + ".deploy_backend') or {}).get('%s') or '' }}"
     target = {"aws_conn_id": aws_conn_id, "app_id": app_id, "branch_name": branch_name}
@@ -103,6 +110,7 @@ def amplify_release_stage(
             git_conn_id=git_conn_id,
             project_dir=project_dir,
             ampx_path=ampx_path,
+            required_secrets=required_secrets,
         )
         settled = AmplifyBackendStackSensor(
             task_id="stack_settled",
@@ -133,5 +141,13 @@ def amplify_release_stage(
             retries=0,
             multiple_outputs=True,
         )
-        backend_enabled >> deploy >> settled >> outputs >> frontend_enabled >> build >> done
+        if secrets is not None:
+            (
+                backend_enabled
+                >> AmplifyBackendSecretsOperator(task_id="set_secrets", **target, secrets=secrets)
+                >> deploy
+            )
+        else:
+            backend_enabled >> deploy
+        deploy >> settled >> outputs >> frontend_enabled >> build >> done
     return group

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -864,3 +864,153 @@ def validate_events_setup(
     validate_events_setting(
         {"queue_url": "https://x", "safety_poll_interval": safety_poll_interval}, "safety_poll_interval"
     )
+
+
+# --- app and branch settings ---------------------------------------------------------------------
+
+_ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z-]*)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+
+
+def validate_flag(param: str, value: Any) -> None:
+    """A setting that is True, False or None (leave as is); truthy strings and numbers are refused."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{param}={value!r} is not valid; use True, False or None (leave as is).")
+
+
+def validate_compute_role_arn(param: str, value: Any) -> None:
+    """An SSR compute role: an IAM role ARN, ``""`` (remove the role) or None (leave as is)."""
+    if value is None or value == "":
+        return
+    validate_amplify_value(param, value, "ComputeRoleArn")
+    if not _ROLE_ARN.fullmatch(value):
+        raise ValueError(
+            f"{param}={value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>); use '' to "
+            "remove the compute role, or None to leave it as it is."
+        )
+
+
+# --- backend secrets -----------------------------------------------------------------------------
+
+#: The CLI's own rule for a secret name (``ampx sandbox secret set``): what ``secret('NAME')`` can read.
+SECRET_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+#: SSM's limit for a standard-tier parameter value (SecureString included), in characters.
+MAX_SECRET_VALUE_LENGTH = 4096
+
+
+def validate_secret_name(name: Any, param: str = "secrets") -> str:
+    """Return ``name`` if ampx can read a secret of that name, else raise ValueError."""
+    if not isinstance(name, str) or not SECRET_NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{param}: the secret name {name!r} is not one ampx can read; a name has only letters, "
+            "digits, '_', '.' and '-' (the rule of `ampx sandbox secret set`)."
+        )
+    return name
+
+
+def validate_secret_names(names: Any, param: str) -> list[str]:
+    """Return a list of secret names (a list, tuple or set of strings), else raise ValueError."""
+    if isinstance(names, (str, bytes, Mapping)) or not isinstance(names, (list, tuple, set, frozenset)):
+        raise ValueError(f"{param}={names!r} is not valid; give a list of secret names, e.g. ['STRIPE_KEY'].")
+    return [validate_secret_name(name, param) for name in names]
+
+
+def validate_secret_value(name: str, value: Any, source: str) -> str:
+    """Check a secret's value (never shown: only its type and length are named)."""
+    if not isinstance(value, str):
+        raise ValueError(f"secrets[{name!r}]: {source} holds no text value (got {type(value).__name__}).")
+    if not value:
+        raise ValueError(f"secrets[{name!r}]: {source} is empty; SSM cannot store an empty value.")
+    if value.strip() != value:
+        raise ValueError(
+            f"secrets[{name!r}]: the value from {source} has leading or trailing whitespace (a newline "
+            "pasted with it?); strip it at the source."
+        )
+    if len(value) > MAX_SECRET_VALUE_LENGTH:
+        raise ValueError(
+            f"secrets[{name!r}]: the value from {source} is {len(value)} characters long; a "
+            f"standard SSM parameter holds at most {MAX_SECRET_VALUE_LENGTH}."
+        )
+    return value
+
+
+#: Connection fields a secret can come from (``extra.KEY`` reads one key of the JSON extra).
+SECRET_CONNECTION_FIELDS = ("password", "login", "host", "schema", "extra")
+
+
+def validate_secret_sources(secrets: Any, param: str = "secrets") -> dict[str, dict[str, str]]:
+    """Check the ``secrets`` mapping: each name ampx can read, each source a connection field or a Variable.
+
+    A literal value is refused: it would sit in the DAG file and in the task's rendered fields.
+
+    :return: ``{name: {"conn_id", "field"} | {"variable"}}`` with defaults filled in.
+    """
+    if not isinstance(secrets, Mapping):
+        raise ValueError(
+            f"{param} must be a mapping of secret names to sources, e.g. "
+            "{'STRIPE_KEY': {'conn_id': 'stripe', 'field': 'password'}, 'API_TOKEN': {'variable': 'api_token'}}; "
+            f"got {type(secrets).__name__}."
+        )
+    checked: dict[str, dict[str, str]] = {}
+    for name, source in secrets.items():
+        validate_secret_name(name, param)
+        where = f"{param}[{name!r}]"
+        if not isinstance(source, Mapping):
+            raise ValueError(
+                f"{where} must say where the value comes from: {{'conn_id': ..., 'field': ...}} or "
+                f"{{'variable': ...}}; a literal value (got {type(source).__name__}) is refused, it would be "
+                "stored in the DAG and its rendered fields."
+            )
+        keys = set(source)
+        if keys in ({"conn_id"}, {"conn_id", "field"}):
+            conn_id, field = source["conn_id"], source.get("field", "password")
+            _require_identifier(conn_id, f"{where}['conn_id']")
+            if not isinstance(field, str) or not (
+                field in SECRET_CONNECTION_FIELDS or (field.startswith("extra.") and len(field) > 6)
+            ):
+                raise ValueError(
+                    f"{where}['field']={field!r} is not valid; use one of {', '.join(SECRET_CONNECTION_FIELDS)} or "
+                    "extra.<key> (one key of the connection's JSON extra)."
+                )
+            checked[name] = {"conn_id": conn_id, "field": field}
+        elif keys == {"variable"}:
+            _require_identifier(source["variable"], f"{where}['variable']")
+            checked[name] = {"variable": source["variable"]}
+        else:
+            raise ValueError(
+                f"{where} has keys {sorted(map(str, keys))}; give {{'conn_id': ..., 'field': ...}} "
+                "(field defaults to 'password') or {'variable': ...}."
+            )
+    return checked
+
+
+def _require_identifier(value: Any, param: str) -> None:
+    if not isinstance(value, str) or not value or value.strip() != value or value in ("None", "null"):
+        raise ValueError(f"{param}={value!r} is not valid; give the id as a non-empty string.")
+
+
+def _require_identifier(value: Any, param: str) -> None:
+    if not isinstance(value, str) or not value or value.strip() != value or value in ("None", "null"):
+        raise ValueError(f"{param}={value!r} is not valid; give the id as a non-empty string.")
+
+
+@cache
+def _ssm_key_id_pattern() -> str:
+    import botocore.session
+
+    return (
+        botocore.session.get_session()
+        .get_service_model("ssm")
+        .shape_for("ParameterKeyId")
+        .metadata["pattern"]
+    )
+
+
+def validate_kms_key_id(value: Any, param: str = "kms_key_id") -> None:
+    """A KMS key id, key ARN or alias for SSM SecureStrings (the ssm model's ParameterKeyId), or None."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not re.fullmatch(_ssm_key_id_pattern(), value):
+        raise ValueError(
+            f"{param}={value!r} is not valid; give a KMS key id, key ARN or alias "
+            "(letters, digits and ':/_-'), or None for the account's alias/aws/ssm."
+        )

@@ -118,7 +118,9 @@ def twin_builder(path: Path, operator_class=None):
                 node = parent
             mapped_over = None
             if getattr(task, "is_mapped", False):
-                mapped_over = task._get_specified_expand_input().value.operator.task_id
+                value = task._get_specified_expand_input().value  # an XComArg, or {arg: XComArg} for expand()
+                arg = next(iter(value.values())) if isinstance(value, dict) else value
+                mapped_over = arg.operator.task_id
             local = tid[len(gid) + 1 :] if gid else tid
             placed[tid] = (pick(task), gid, local, mapped_over)
         edges = [(tid, down) for tid in order for down in sorted(dag.task_dict[tid].downstream_task_ids)]

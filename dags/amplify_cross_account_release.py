@@ -19,7 +19,10 @@ Variables, read at run time only (Params of a manual trigger override them):
 optional ``amplify_release_git_conn_id``, ``amplify_release_outputs_dir`` (default
 ``/tmp/airflow-amplify-release``), ``amplify_release_sns_topic_arn`` and ``amplify_release_sns_conn_id``
 (failure notifications through the amazon provider's ``SnsNotifier``; none when unset),
-``amplify_ampx_path`` (an ``ampx`` executable; default the project's, else ``npx``).
+``amplify_ampx_path`` (an ``ampx`` executable; default the project's, else ``npx``),
+``amplify_release_secret_names`` (a JSON list of the backend's ``secret()`` names: each stage's
+``set_secrets`` writes them for the branch from the extra keys of that name of its connection
+``amplify_release_<stage>_secrets``, and the deploy checks them).
 
 One ``pipeline-deploy`` per app and branch at a time: give ``deploy_backend`` a one-slot pool per stage,
 for example with a cluster policy (``airflow_local_settings.py``), which is also where a deployment
@@ -116,7 +119,12 @@ def resolve_plan(params: dict | None = None) -> dict[str, Any]:
         "git_conn_id": Variable.get("amplify_release_git_conn_id", "") or "",
         "outputs_dir": Variable.get("amplify_release_outputs_dir", "") or "/tmp/airflow-amplify-release",
     }
+    secret_names = Variable.get("amplify_release_secret_names", None, deserialize_json=True) or []
     for stage in STAGES:
+        # each backend secret from the extra key of its name of the stage's secrets connection
+        conn = f"amplify_release_{stage}_secrets"
+        result[f"{stage}_secrets"] = {n: {"conn_id": conn, "field": f"extra.{n}"} for n in secret_names}
+        result[f"{stage}_secret_names"] = list(secret_names)
         selected = stage in params["stages"]
         app_id = params[f"{stage}_app_id"] or (
             variable(f"amplify_release_{stage}_app_id") if selected else ""
@@ -202,6 +210,8 @@ with DAG(
             backend=PLAN % f"['{stage}']['backend']",
             frontend=PLAN % f"['{stage}']['frontend']",
             job_reason=f"Airflow {DAG_ID} {stage} " + "{{ run_id[:180] }}",
+            secrets=plan.output[f"{stage}_secrets"],
+            required_secrets=plan.output[f"{stage}_secret_names"],
         )
         done = dag.get_task(f"{stage}.stage_done")
         if stage == "staging":

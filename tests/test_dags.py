@@ -223,6 +223,7 @@ def test_release_deploys_the_same_commit_to_both_accounts_and_a_failed_wait_reat
 
 def test_release_of_a_non_release_branch_deploys_the_backend_only(amplify_world, tmp_path, airflow_db):
     from airflow_amplify.ampx.project import amplify_branch_stack_name
+    from airflow_amplify.hooks.secrets import amplify_secret_path
     from airflow_amplify.testing import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
     from tests.fakes.git import make_remote
 
@@ -230,6 +231,11 @@ def test_release_of_a_non_release_branch_deploys_the_backend_only(amplify_world,
     staging = amplify_world.seed_app("shop", ("main", "feature/x"), account_id=STAGING_ACCOUNT_ID)
     production = amplify_world.seed_app("shop", ("main", "feature/x"), account_id=PRODUCTION_ACCOUNT_ID)
     env = _release_env(amplify_world, tmp_path, staging, production, remote)
+    # the backend's secrets, from the extra of the stage's secrets connection
+    env["AIRFLOW_VAR_AMPLIFY_RELEASE_SECRET_NAMES"] = json.dumps(["STRIPE_KEY"])
+    env["AIRFLOW_CONN_AMPLIFY_RELEASE_STAGING_SECRETS"] = json.dumps(
+        {"conn_type": "generic", "extra": {"STRIPE_KEY": "sk-release-51f0c2"}}
+    )
     started = time.monotonic()
     log = tmp_path / "dags-test.log"
     process = _dags_test(RELEASE_DAG, env, log, conf={"branch": "feature/x", "stages": ["staging"]})
@@ -248,6 +254,12 @@ def test_release_of_a_non_release_branch_deploys_the_backend_only(amplify_world,
         "f1"
     ]
     assert amplify_world.client("cloudformation", PRODUCTION_ACCOUNT_ID).describe_stacks()["Stacks"] == []
+    assert states["staging.set_secrets"] == "success", states
+    secret = amplify_world.client("ssm").get_parameter(
+        Name=amplify_secret_path(staging["app_id"], "feature/x", "STRIPE_KEY"), WithDecryption=True
+    )["Parameter"]
+    assert secret["Type"] == "SecureString" and secret["Value"] == "sk-release-51f0c2"
+    assert "sk-release-51f0c2" not in output
     assert time.monotonic() - started < 120
 
 
@@ -355,3 +367,55 @@ def test_release_failure_notifier_publishes_only_when_a_topic_is_configured(ampl
     configured.notify({})
     (publish,) = amplify_world.requests(operation="Publish")
     assert publish["status"] == 200 and publish["account_id"] == "123456789012"
+
+
+def test_previews_are_created_for_listed_branches_and_unlisted_ones_torn_down(
+    amplify_world, tmp_path, airflow_db
+):
+    """amplify_preview_branches with `airflow dags test`: feature/x gets a preview (branch, backend,
+    build, URL); the preview pr/old, no longer listed, loses its stack and branch; main is untouched."""
+    from airflow_amplify.ampx.project import amplify_branch_stack_name
+    from airflow_amplify.operators.preview import PREVIEW_TAG
+    from airflow_amplify.testing import STAGING_ACCOUNT_ID
+    from tests.fakes.git import make_remote
+
+    remote = make_remote(tmp_path / "git")
+    app = amplify_world.seed_app("shop", ("main",), account_id=STAGING_ACCOUNT_ID)
+    app_id = app["app_id"]
+    amplify = amplify_world.client("amplify")
+    amplify.create_branch(
+        appId=app_id, branchName="pr/old", enableAutoBuild=False, tags={PREVIEW_TAG: "true"}
+    )
+    cfn = amplify_world.client("cloudformation")
+    old_stack = cfn.create_stack(
+        StackName=amplify_branch_stack_name(app_id, "pr/old"),
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+        Tags=[{"Key": "amplify:app-id", "Value": app_id}, {"Key": "amplify:branch-name", "Value": "pr/old"}],
+    )["StackId"]
+    env = _release_env(amplify_world, tmp_path, app, app, remote)
+    env.update(
+        {
+            "AIRFLOW_VAR_AMPLIFY_PREVIEW_APP_ID": app_id,
+            "AIRFLOW_VAR_AMPLIFY_PREVIEW_REPO_URL": remote.url,
+            "AIRFLOW_VAR_AMPLIFY_PREVIEW_AWS_CONN_ID": "aws_staging",
+            "AIRFLOW_VAR_AMPLIFY_PREVIEW_BRANCHES": json.dumps(["feature/x", "main"]),
+        }
+    )
+    log = tmp_path / "dags-test.log"
+    process = _dags_test("amplify_preview_branches", env, log)
+    process.wait(timeout=300)
+    output = log.read_text()
+    assert process.returncode == 0, output[-6000:]
+
+    states = {task: state for task, (state, _) in _task_states("amplify_preview_branches").items()}
+    assert set(states.values()) == {"success"}, states
+    branch = amplify.get_branch(appId=app_id, branchName="feature/x")["branch"]
+    assert branch["tags"] == {PREVIEW_TAG: "true"} and branch["enableAutoBuild"] is False
+    stack = cfn.describe_stacks(StackName=amplify_branch_stack_name(app_id, "feature/x"))["Stacks"][0]
+    assert branch["backend"]["stackArn"] == stack["StackId"]
+    (job,) = amplify_world.jobs(app_id=app_id)
+    assert job["branch_name"] == "feature/x" and job["status"] == "SUCCEED"
+    assert f"preview feature/x: https://feature-x.{app_id}.amplifyapp.com" in output
+    # the unlisted preview: stack DELETE_COMPLETE, branch gone; main untouched
+    assert cfn.describe_stacks(StackName=old_stack)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert {b["branchName"] for b in amplify.list_branches(appId=app_id)["branches"]} == {"main", "feature/x"}

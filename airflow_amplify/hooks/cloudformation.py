@@ -224,6 +224,10 @@ class AmplifyStackHook(AwsBaseHook):
         """
         return describe_stack(self.conn, stack_name)
 
+    def delete_stack(self, stack_id: str) -> None:
+        """DeleteStack (by stack id: a repeated call on a deleted stack is a no-op)."""
+        self.conn.delete_stack(StackName=stack_id)
+
     def get_stack_status(self, stack_name: str) -> str | None:
         """The stack's status, or None if it does not exist.
 

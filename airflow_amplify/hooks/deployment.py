@@ -161,6 +161,14 @@ def register_presigned_url_secret(url: str) -> None:
             mask_secret(value)
 
 
+# --- app and branch settings ----------------------------------------------------------------
+
+
+def setting_change(current: Any, wanted: Any) -> dict[str, Any] | None:
+    """``{"from", "to"}`` when a declared setting differs from the current one, else None."""
+    return None if wanted is None or current == wanted else {"from": current, "to": wanted}
+
+
 # --- the hook ------------------------------------------------------------------------------
 
 
@@ -176,6 +184,21 @@ class AmplifyDeploymentHook(OtherServiceClientsMixin, AmplifyHook):
     def get_app(self, app_id: str) -> dict[str, Any]:
         """GetApp: the app (``repository`` is empty for apps deployed without Git)."""
         return self.conn.get_app(appId=app_id)["app"]
+
+    def update_app(self, app_id: str, **fields: Any) -> dict[str, Any]:
+        """UpdateApp with only the given fields (``computeRoleArn``, ``jobConfig``, ``cacheConfig``, ...)."""
+        return self.conn.update_app(appId=app_id, **fields)["app"]
+
+    def list_branches(self, app_id: str) -> list[dict[str, Any]]:
+        """Every branch of the app (ListBranches, all pages)."""
+        branches: list[dict[str, Any]] = []
+        for page in self.conn.get_paginator("list_branches").paginate(appId=app_id):
+            branches.extend(page.get("branches", []))
+        return branches
+
+    def delete_branch(self, app_id: str, branch_name: str) -> dict[str, Any]:
+        """DeleteBranch; returns the deleted branch."""
+        return self.conn.delete_branch(appId=app_id, branchName=branch_name)["branch"]
 
     def create_branch(self, app_id: str, branch_name: str, **fields: Any) -> dict[str, Any]:
         """CreateBranch with the given fields (``enableAutoBuild``, ``environmentVariables``, ...)."""

@@ -28,8 +28,9 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_amplify.ampx.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, NodeModulesCache
-from airflow_amplify.ampx.errors import AmpxPreflightError
+from airflow_amplify.ampx.errors import AmpxCommandError, AmpxPreflightError
 from airflow_amplify.hooks.ampx import DEFAULT_AMPX_VERSION, AmpxHook
+from airflow_amplify.hooks.secrets import amplify_secret_prefix
 from airflow_amplify.hooks.source import AmplifySourceHook, read_commit
 from airflow_amplify.links.cloudformation import AmplifyStackLink
 from airflow_amplify.outputs.versions import (
@@ -62,6 +63,7 @@ from airflow_amplify.validation import (
     validate_outputs_options,
     validate_ref,
     validate_repo_url,
+    validate_secret_names,
     validate_stack_name,
     validate_subdir,
 )
@@ -217,6 +219,10 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
     :param check_cdk_bootstrap: check SSM ``/cdk-bootstrap/hnb659fds/version`` >= 6 in the target account/region.
     :param check_branch: check the Amplify app and branch exist in the target account (GetBranch).
     :param check_stack: check the branch stack is not ``*_IN_PROGRESS``.
+    :param required_secrets: secret names the backend reads with ``secret()``: a preflight checks that
+        each exists on the branch path or the app's shared path in SSM and fails before ampx, naming
+        the missing paths and how to set them (:class:`~airflow_amplify.operators.secrets.AmplifyBackendSecretsOperator`).
+        ampx's own ``SecretNotSetError`` raises the same error. Templated.
     :param wait_for_stack: when the branch stack is in progress, wait for it instead of failing.
     :param stack_poll_interval: seconds between stack status checks while waiting.
     :param stack_max_wait: seconds to wait for the stack before failing.
@@ -247,6 +253,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         "ampx_version",
         "ampx_path",
         "env",
+        "required_secrets",
     )
     ui_color = "#ff9900"
     parameter_kinds = {
@@ -282,6 +289,9 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         "stack_poll_interval": duration(),
         "stack_max_wait": duration(),
         "debug": BOOL,
+        "required_secrets": custom(
+            "list of backend secret names, or None", lambda p, v: v is None or validate_secret_names(v, p)
+        ),
     }
 
     def __init__(
@@ -312,6 +322,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         check_cdk_bootstrap: bool = True,
         check_branch: bool = True,
         check_stack: bool = True,
+        required_secrets: Sequence[str] | None = None,
         wait_for_stack: bool = False,
         stack_poll_interval: float = 30.0,
         stack_max_wait: float = 3600.0,
@@ -344,6 +355,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         self.check_cdk_bootstrap = check_cdk_bootstrap
         self.check_branch = check_branch
         self.check_stack = check_stack
+        self.required_secrets = required_secrets
         self.wait_for_stack = wait_for_stack
         self.stack_poll_interval = stack_poll_interval
         self.stack_max_wait = stack_max_wait
@@ -370,6 +382,9 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
                     )
         validate_outputs_options(self.outputs_version, self.outputs_format, "outputs_format")
         check_path("ampx_path", self.ampx_path, required=False, must="executable")  # a deploy always runs it
+        if self.required_secrets is not None:
+            validate_secret_names(self.required_secrets, "required_secrets")
+            amplify_secret_prefix(self.app_id, self.branch_name)
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -449,6 +464,8 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
             self.log.info("CDK bootstrap version %s in %s", hook.check_cdk_bootstrap(), region)
         if self.check_branch:
             hook.check_branch(self.app_id, self.branch_name)
+        if self.required_secrets:
+            self._check_secrets(hook)
         if self.check_stack:
             hook.check_stack_not_in_progress(
                 stack_name,
@@ -483,7 +500,12 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
             f" from commit {source['commit_id']} ({source['commit_message']})" if source["commit_id"] else "",
         )
         start = time.monotonic()
-        hook.run_ampx(args, project_dir, timeout=to_seconds(self.timeout, "timeout"))
+        try:
+            hook.run_ampx(args, project_dir, timeout=to_seconds(self.timeout, "timeout"))
+        except AmpxCommandError as err:
+            if err.error_name == "SecretNotSetError":
+                self._raise_secret_not_set(err)
+            raise
         duration = time.monotonic() - start
 
         stack = hook.describe_stack(stack_name)
@@ -512,6 +534,36 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
                 result["outputs"] = json.loads(outputs_path.read_text())
         self.log.info("Deployed %s (%s) in %.0f s", stack_name, result["stack_status"], duration)
         return result
+
+    def _check_secrets(self, hook: AmpxHook) -> None:
+        from airflow_amplify.hooks.secrets import (
+            AmplifySecretsMissingError,
+            find_missing_secrets,
+            missing_secrets_message,
+        )
+
+        names = list(self.required_secrets or ())
+        missing = find_missing_secrets(hook.client_for("ssm"), self.app_id, self.branch_name, names)
+        if missing:
+            raise AmplifySecretsMissingError(
+                missing_secrets_message(self.app_id, self.branch_name, missing), missing
+            )
+        self.log.info("Required secrets set (branch or shared path): %s", ", ".join(names))
+
+    def _raise_secret_not_set(self, err: AmpxCommandError) -> None:
+        from airflow_amplify.hooks.secrets import (
+            AmplifySecretsMissingError,
+            missing_secrets_message,
+            secret_name_from_ampx_error,
+        )
+
+        name = secret_name_from_ampx_error(err.info.message if err.info else "") or "<unnamed>"
+        raise AmplifySecretsMissingError(
+            missing_secrets_message(self.app_id, self.branch_name, [name])
+            + f"\n(ampx failed with [SecretNotSetError] {err.info.message if err.info else ''}; "
+            "its output is in the task log above.)",
+            [name],
+        ) from err
 
 
 class AmplifyGenerateOutputsOperator(_AmpxOperatorBase):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_amplify.hooks.deployment import AmplifyDeploymentHook
+from airflow_amplify.hooks.deployment import AmplifyDeploymentHook, setting_change
 from airflow_amplify.validation import (
     AWS_PARAMETER_KINDS,
     BOOL,
@@ -23,6 +23,7 @@ from airflow_amplify.validation import (
     check_parameters,
     custom,
     ensure_connection_exists,
+    validate_compute_role_arn,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +49,11 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
       console and in GetBranch; keep secrets in SSM). By default the given keys are merged into the
       branch's variables and other keys are kept; with ``replace_environment_variables=True`` the
       branch ends with exactly the given variables. Logs and the return value name keys, not values.
+    - ``compute_role_arn``: the branch's SSR compute role (an IAM role ARN; ``""`` removes it).
+    - ``enable_skew_protection``: deployment skew protection on the branch.
+
+    App-wide settings (build instance size, cache configuration, the app's compute role) are set
+    by :class:`~airflow_amplify.operators.app.AmplifyAppSetupOperator`.
 
     Returns ``{"app_id", "branch_name", "changed", "changes", "webhook_id", "branch_created"}``, where
     ``changes`` maps each changed setting to what changed (empty when nothing did).
@@ -59,6 +65,8 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
     :param webhook_description: the description that identifies this task's webhook. Templated.
     :param environment_variables: variables to set on the branch (str to str). Templated.
     :param replace_environment_variables: remove the branch's variables that are not given.
+    :param compute_role_arn: the SSR compute role ARN, ``""`` (remove), or None (leave as is). Templated.
+    :param enable_skew_protection: True, False, or None (leave as is).
     :param create_branch: create the branch when it does not exist (default False: a missing
         branch is an error).
     :param aws_conn_id: the Airflow AWS connection.
@@ -69,7 +77,7 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
 
     aws_hook_class = AmplifyDeploymentHook
     template_fields: Sequence[str] = aws_template_fields(
-        "app_id", "branch_name", "webhook_description", "environment_variables"
+        "app_id", "branch_name", "webhook_description", "environment_variables", "compute_role_arn"
     )
     template_fields_renderers = {"environment_variables": "json"}
     ui_color = "#ff9900"
@@ -85,6 +93,10 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
         ),
         "replace_environment_variables": BOOL,
         "create_branch": BOOL,
+        "compute_role_arn": custom(
+            "IAM role ARN, '' (remove) or None (leave as is)", validate_compute_role_arn
+        ),
+        "enable_skew_protection": BOOL_OR_NONE,
     }
 
     def __init__(
@@ -97,6 +109,8 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
         webhook_description: str = DEFAULT_WEBHOOK_DESCRIPTION,
         environment_variables: Mapping[str, str] | None = None,
         replace_environment_variables: bool = False,
+        compute_role_arn: str | None = None,
+        enable_skew_protection: bool | None = None,
         create_branch: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -108,6 +122,8 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
         self.webhook_description = webhook_description
         self.environment_variables = environment_variables
         self.replace_environment_variables = replace_environment_variables
+        self.compute_role_arn = compute_role_arn
+        self.enable_skew_protection = enable_skew_protection
         self.create_branch = create_branch
         check_parameters(self, at="init")
 
@@ -135,6 +151,19 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
                 "from": bool(branch.get("enableAutoBuild")),
                 "to": self.enable_auto_build,
             }
+        for name, wire, current, wanted in (
+            ("compute_role_arn", "computeRoleArn", branch.get("computeRoleArn") or "", self.compute_role_arn),
+            (
+                "enable_skew_protection",
+                "enableSkewProtection",
+                bool(branch.get("enableSkewProtection")),
+                self.enable_skew_protection,
+            ),
+        ):
+            change = setting_change(current, wanted)
+            if change and "branch" not in changes:
+                updates[wire] = wanted
+                changes[name] = change
         if self.environment_variables is not None:
             current = dict(branch.get("environmentVariables") or {})
             wanted = dict(self.environment_variables)
@@ -189,6 +218,10 @@ class AmplifyBranchSetupOperator(AwsBaseOperator[AmplifyDeploymentHook]):
             fields["enableAutoBuild"] = self.enable_auto_build
         if self.environment_variables:
             fields["environmentVariables"] = dict(self.environment_variables)
+        if self.compute_role_arn:
+            fields["computeRoleArn"] = self.compute_role_arn
+        if self.enable_skew_protection is not None:
+            fields["enableSkewProtection"] = self.enable_skew_protection
         branch = hook.create_branch(self.app_id, self.branch_name, **fields)
         changes["branch"] = "created"
         self.log.info("Created branch %s of app %s", self.branch_name, self.app_id)
@@ -246,6 +279,12 @@ def _describe(changes: dict[str, Any]) -> str:
     if "enable_auto_build" in changes:
         c = changes["enable_auto_build"]
         parts.append(f"auto-build {'on' if c['to'] else 'off'} (was {'on' if c['from'] else 'off'})")
+    if "compute_role_arn" in changes:
+        c = changes["compute_role_arn"]
+        parts.append(f"compute role {c['to'] or '(none)'} (was {c['from'] or '(none)'})")
+    if "enable_skew_protection" in changes:
+        c = changes["enable_skew_protection"]
+        parts.append(f"skew protection {'on' if c['to'] else 'off'} (was {'on' if c['from'] else 'off'})")
     if "environment_variables" in changes:
         c = changes["environment_variables"]
         for kind in ("added", "changed", "removed"):

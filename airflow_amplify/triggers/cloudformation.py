@@ -176,3 +176,49 @@ class AmplifyStackTrigger(AwsBaseWaiterTrigger):
         self.attempts = attempts_left
         async for event in super().run():
             yield event
+
+
+class AmplifyStackDeletedTrigger(AwsBaseWaiterTrigger):
+    """Wait, in the triggerer, until a stack reaches ``DELETE_COMPLETE`` (the ``stack_deleted`` waiter).
+
+    Events: ``{"status": "success", "stack_name": ...}``, or ``{"status": "error", "message": ...}``
+    on ``DELETE_FAILED`` or when the attempts run out.
+
+    :param stack_name: the stack id (ARN): by name a deleted stack no longer answers.
+    :param waiter_delay: seconds between two polls.
+    :param waiter_max_attempts: polls in all.
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+    :param region_name: AWS region of the stack (default: the connection's).
+    :param verify: whether to verify SSL certificates.
+    :param botocore_config: botocore client configuration (a dict).
+    """
+
+    aws_hook_class = AmplifyStackHook
+
+    def __init__(
+        self,
+        *,
+        stack_name: str,
+        waiter_delay: int = 30,
+        waiter_max_attempts: int = 120,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+    ):
+        super().__init__(
+            serialized_fields={"stack_name": stack_name},
+            waiter_name="stack_deleted",
+            waiter_args={"StackName": stack_name},
+            failure_message=f"CloudFormation stack {stack_name} was not deleted",
+            status_message=f"CloudFormation stack {stack_name} is",
+            status_queries=["Stacks[0].StackStatus", "Stacks[0].StackStatusReason"],
+            return_key="stack_name",
+            return_value=stack_name,
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+        )

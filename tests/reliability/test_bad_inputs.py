@@ -20,9 +20,12 @@ import pytest
 
 from airflow_amplify.operators.amplify import AmplifyStartJobOperator, AmplifyWebhookBuildOperator
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
+from airflow_amplify.operators.app import AmplifyAppSetupOperator
 from airflow_amplify.operators.branch import AmplifyBranchSetupOperator
 from airflow_amplify.operators.deployment import AmplifyManualDeployOperator
 from airflow_amplify.operators.events import AmplifyEventsSetupOperator
+from airflow_amplify.operators.preview import AmplifyPreviewBranchOperator, AmplifyPreviewTeardownOperator
+from airflow_amplify.operators.secrets import AmplifyBackendSecretsOperator
 from airflow_amplify.sensors.amplify import AmplifyJobSensor
 from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
 
@@ -43,6 +46,12 @@ BS, MD, JS, SS = (
     AmplifyJobSensor,
     AmplifyBackendStackSensor,
 )
+BK, AP = AmplifyBackendSecretsOperator, AmplifyAppSetupOperator
+PV, PT = AmplifyPreviewBranchOperator, AmplifyPreviewTeardownOperator
+
+
+def app_only(**kw):
+    return lambda w: {"app_id": w.staging["app_id"], "aws_conn_id": "aws_staging", **kw}
 
 
 @dataclass
@@ -329,6 +338,75 @@ CASES = [
          fixed("enable_auto_build='no'", "True, False or None"), "branch setting"),
     Case("branch setup non-string variable", BS, staging(environment_variables={"API_URL": 3}),
          fixed("environment_variables['API_URL']", "must be a string; got int"), "branch setting"),
+    # --- backend secrets ----------------------------------------------------------------------
+    Case("secrets name ampx cannot read", BK, staging(secrets={"a/b": {"variable": "v"}}),
+         fixed("the secret name 'a/b'", "letters, digits, '_', '.' and '-'"), "secrets"),
+    Case("secrets name with a trailing newline", BK, staging(secrets={"STRIPE_KEY\n": {"variable": "v"}}),
+         fixed("the secret name 'STRIPE_KEY\\n'", "letters, digits"), "secrets"),
+    Case("secrets literal value", BK, staging(secrets={"K": "plain-text-value"}),
+         fixed("secrets['K']", "a literal value", "{'variable': ...}"), "secrets"),
+    Case("secrets unknown connection field", BK, staging(secrets={"K": {"conn_id": "aws_staging", "field": "token"}}),
+         fixed("secrets['K']['field']='token'", "password, login, host, schema, extra", "extra.<key>"), "secrets"),
+    Case("secrets source with both kinds", BK, staging(secrets={"K": {"conn_id": "c", "variable": "v"}}),
+         fixed("secrets['K'] has keys ['conn_id', 'variable']", "{'variable': ...}"), "secrets"),
+    Case("secrets empty mapping", BK, staging(secrets={}, prune=True), fixed("secrets={} with prune=True", "list the secrets to keep"),
+         "secrets"),
+    Case("secrets missing Variable", BK, staging(secrets={"K": {"variable": "no_such_variable"}}),
+         fixed("secrets['K']", "Variable 'no_such_variable' does not exist"), "secrets"),
+    Case("secrets missing connection", BK, staging(secrets={"K": {"conn_id": "no_such_conn"}}),
+         fixed("secrets['K']", "connection 'no_such_conn' does not exist"), "secrets"),
+    Case("secrets not a mapping", BK, staging(secrets=["STRIPE_KEY"]),
+         fixed("secrets must be a mapping of secret names to sources", "got list"), "secrets"),
+    Case("secrets prune as a string", BK, staging(secrets={"K": {"variable": "v"}}, prune="yes"),
+         fixed("prune='yes'", "True or False"), "secrets"),
+    Case("secrets KMS key id with a space", BK, staging(secrets={"K": {"variable": "v"}}, kms_key_id="my key"),
+         fixed("kms_key_id='my key'", "KMS key id, key ARN or alias"), "secrets"),
+    Case("secrets branch rendered as None", BK, staging(secrets={"K": {"variable": "v"}}, branch_name="None"),
+         fixed("branch_name='None'", "rendered a missing value"), "rendered"),
+    Case("pipeline deploy required_secrets as a string", PD, _deploy_with(required_secrets="STRIPE_KEY"),
+         fixed("required_secrets='STRIPE_KEY'", "list of secret names"), "secrets"),
+    Case("pipeline deploy required secret name", PD, _deploy_with(required_secrets=["bad name"]),
+         fixed("required_secrets", "'bad name'", "letters, digits"), "secrets"),
+    # --- preview branches ---------------------------------------------------------------------
+    Case("preview of the release branch", PV, app_only(ref="main"),
+         fixed("branch_name='main' is the release branch", "release_branch='main'"), "preview"),
+    Case("preview of a branch made by hand", PV, app_only(ref="feature/x"),
+         fixed("branch_name='feature/x'", "did not create it", "airflow-provider-amplify:preview=true"), "preview"),
+    Case("preview ref with a space", PV, app_only(ref="feature x"),
+         fixed("ref='feature x'", "give a branch"), "preview"),
+    Case("preview branch rendered as None", PV, app_only(ref="None"),
+         fixed("ref='None'", "rendered a missing value"), "rendered"),
+    Case("teardown of the release branch", PT, app_only(branch_name="main"),
+         fixed("branch_name='main' is the release branch"), "preview"),
+    Case("teardown of a branch made by hand", PT, app_only(branch_name="feature/x"),
+         fixed("branch_name='feature/x'", "did not create it", "refusing to delete it"), "preview"),
+    Case("teardown release branch with a trailing newline", PT,
+         app_only(branch_name="pr-1", release_branch="main\n"),
+         fixed("release_branch='main\\n'", "leading or trailing whitespace"), "whitespace"),
+    Case("teardown waiter delay as a string", PT, app_only(branch_name="pr-1", waiter_delay="30"),
+         fixed("waiter_delay='30'", "positive number"), "timeout"),
+    Case("teardown wait flag as a string", PT, app_only(branch_name="pr-1", wait_for_completion="no"),
+         fixed("wait_for_completion='no'", "True or False"), "preview"),
+    # --- app and branch build and runtime settings ----------------------------------------------
+    Case("app setup build compute type with a trailing newline", AP, app_only(build_compute_type="LARGE_16GB\n"),
+         fixed("build_compute_type='LARGE_16GB\\n'", "leading or trailing whitespace"), "whitespace"),
+    Case("app setup compute type rendered as None", AP, app_only(build_compute_type="None"),
+         fixed("build_compute_type='None'", "rendered a missing value"), "rendered"),
+    Case("app setup compute type as a number", AP, app_only(build_compute_type=8),
+         fixed("build_compute_type must be a string", "got int 8"), "type"),
+    Case("app setup unknown build compute type", AP, app_only(build_compute_type="MEDIUM_4GB"),
+         fixed("build_compute_type='MEDIUM_4GB'", "STANDARD_8GB, LARGE_16GB, XLARGE_72GB"), "settings"),
+    Case("app setup lowercase cache config", AP, app_only(cache_config_type="amplify_managed"),
+         fixed("cache_config_type='amplify_managed'", "AMPLIFY_MANAGED, AMPLIFY_MANAGED_NO_COOKIES"), "settings"),
+    Case("app setup compute role not an ARN", AP, app_only(compute_role_arn="my-ssr-role"),
+         fixed("compute_role_arn='my-ssr-role'", "arn:aws:iam::<account>:role/<name>"), "settings"),
+    Case("app setup unknown app", AP, app_only(app_id="d0000000000000", build_compute_type="LARGE_16GB"),
+         fixed("app_id='d0000000000000'", "no such app in account 123456789012"), "app id"),
+    Case("branch setup skew protection as a string", BS, staging(enable_skew_protection="true"),
+         fixed("enable_skew_protection='true'", "True, False or None"), "settings"),
+    Case("branch setup compute role with a newline", BS,
+         staging(compute_role_arn="arn:aws:iam::123456789012:role/ssr\n"),
+         fixed("compute_role_arn='arn:aws:iam::123456789012:role/ssr\\n'", "leading or trailing whitespace"), "whitespace"),
     Case("branch setup replace without variables", BS, staging(replace_environment_variables=True),
          fixed("replace_environment_variables=True", "needs environment_variables"), "branch setting"),
     # --- issue #18: exact types (strings, booleans, NaN and infinity where numbers belong) -------
@@ -660,7 +738,7 @@ def test_bad_inputs_are_rejected_clearly_before_any_change(bad_input_world, task
     assert missing_classes == set(), sorted(c.__name__ for c in missing_classes)
     assert {case.category for case in CASES} >= {
         "app id", "branch name", "job type", "job id", "webhook", "connection", "path", "source",
-        "version", "engine", "timeout", "changed_since", "if_busy", "commit",
+        "version", "engine", "timeout", "changed_since", "if_busy", "commit", "secrets", "settings", "preview",
         # issue #18's kinds
         "type", "bool", "rendered", "whitespace", "url shape", "secret", "combination", "aws refuses", "raw error",
     }  # fmt: skip

@@ -239,8 +239,17 @@ def test_example_dag_runs_leave_no_secret_in_logs_xcoms_rendered_fields_or_the_w
         {"name": "docs", "webhook_conn_id": "docs_webhook", "aws_conn_id": "aws_staging",
          "allow_custom_webhook_host": True},
     ]  # fmt: skip
+    # The backend's secrets of each stage (set_secrets reads them from the stage's connection).
+    backend_secrets = {stage: secrets.token_urlsafe(24) for stage in ("staging", "production")}
     env = {
         **os.environ,
+        "AIRFLOW_VAR_AMPLIFY_RELEASE_SECRET_NAMES": json.dumps(["STRIPE_KEY"]),
+        **{
+            f"AIRFLOW_CONN_AMPLIFY_RELEASE_{stage.upper()}_SECRETS": json.dumps(
+                {"conn_type": "generic", "extra": {"STRIPE_KEY": value}}
+            )
+            for stage, value in backend_secrets.items()
+        },
         "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
         "NO_PROXY": "127.0.0.1,localhost",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
@@ -329,12 +338,20 @@ def test_example_dag_runs_leave_no_secret_in_logs_xcoms_rendered_fields_or_the_w
     ]
 
     found = scan(places, secret_values)
+    # The backend's secrets belong in SSM (the world's state); anywhere else they are a leak.
+    elsewhere = [p for p in places if not (p[0] == "world_state" and p[1].startswith("SSM parameters"))]
+    found += scan(elsewhere, {f"backend secret of {stage}": v for stage, v in backend_secrets.items()})
+    stored = scan(places, {f"backend secret of {stage}": v for stage, v in backend_secrets.items()})
+    assert {hit["place"] for hit in stored} == {  # the control: each is in its account's SSM
+        "SSM parameters of 123456789012",
+        "SSM parameters of 222222222222",
+    }, stored
     kinds = Counter(kind for kind, _, _ in places)
     print(f"scanned {len(secret_values)} secrets in {len(places)} places: {dict(kinds)}")
     record(
         "secret scan of the example DAG runs",
         dag_runs=2,
-        secrets_scanned=len(secret_values),
+        secrets_scanned=len(secret_values) + len(backend_secrets),
         places_scanned=len(places),
         secrets_found=len(found),
     )

@@ -225,3 +225,26 @@ def test_unsupported_operation_names_itself(amplify_world):
     with pytest.raises(ClientError) as excinfo:
         client.list_domain_associations(appId="d123")
     assert "ListDomainAssociations" in _error(excinfo)[2]
+
+
+def test_delete_branch_removes_it_with_its_webhooks_and_keeps_other_branches(amplify_world):
+    seeded = amplify_world.seed_app("site", ("main", "feature/x"), webhooks=True)
+    amplify = amplify_world.client("amplify")
+    deleted = amplify.delete_branch(appId=seeded["app_id"], branchName="feature/x")["branch"]
+    assert deleted["branchName"] == "feature/x"
+    assert [b["branchName"] for b in amplify.list_branches(appId=seeded["app_id"])["branches"]] == ["main"]
+    assert [w["branchName"] for w in amplify.list_webhooks(appId=seeded["app_id"])["webhooks"]] == ["main"]
+    with pytest.raises(amplify.exceptions.NotFoundException):
+        amplify.delete_branch(appId=seeded["app_id"], branchName="feature/x")
+
+
+def test_app_settings_and_branch_tags_are_stored_and_returned(amplify_world):
+    seeded = amplify_world.seed_app("site", ("main",))
+    amplify = amplify_world.client("amplify")
+    app = amplify.get_app(appId=seeded["app_id"])["app"]
+    assert app["jobConfig"] == {"buildComputeType": "STANDARD_8GB"}
+    assert app["defaultDomain"] == f"{seeded['app_id']}.amplifyapp.com"
+    app = amplify.update_app(appId=seeded["app_id"], jobConfig={"buildComputeType": "LARGE_16GB"})["app"]
+    assert app["jobConfig"] == {"buildComputeType": "LARGE_16GB"}
+    branch = amplify.create_branch(appId=seeded["app_id"], branchName="pr/1", tags={"k": "v"})["branch"]
+    assert branch["tags"] == {"k": "v"} and branch["displayName"] == "pr-1"

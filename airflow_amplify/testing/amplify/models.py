@@ -204,6 +204,9 @@ class Branch:
     enable_pull_request_preview: bool = False
     environment_variables: dict[str, str] = field(default_factory=dict)
     backend_stack_arn: str | None = None
+    compute_role_arn: str | None = None
+    enable_skew_protection: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
     next_job_number: int = 1
 
@@ -227,6 +230,9 @@ class App:
     platform: str = "WEB"
     enable_branch_auto_build: bool = False
     environment_variables: dict[str, str] = field(default_factory=dict)
+    compute_role_arn: str | None = None
+    build_compute_type: str = "STANDARD_8GB"  # Amplify's default build instance
+    cache_config_type: str = "AMPLIFY_MANAGED_NO_COOKIES"  # Amplify's default cache configuration
     branches: dict[str, Branch] = field(default_factory=dict)
 
     @property
@@ -316,6 +322,26 @@ class AmplifyBackend:
             raise NotFoundException(f"App {app_id} not found.")
         return app
 
+    def update_app(self, account_id: str, region: str, app_id: str, **kw: Any) -> App:
+        """UpdateApp: the fields this emulator models; the others are accepted and ignored."""
+        with self.lock:
+            app = self.get_app(account_id, region, app_id)
+            for wire, attr in (
+                ("description", "description"),
+                ("platform", "platform"),
+                ("enableBranchAutoBuild", "enable_branch_auto_build"),
+                ("environmentVariables", "environment_variables"),
+                ("computeRoleArn", "compute_role_arn"),
+            ):
+                if wire in kw and kw[wire] is not None:
+                    setattr(app, attr, kw[wire])
+            if kw.get("jobConfig"):
+                app.build_compute_type = kw["jobConfig"]["buildComputeType"]
+            if kw.get("cacheConfig"):
+                app.cache_config_type = kw["cacheConfig"]["type"]
+            app.update_time = self.clock.now()
+            return app
+
     def list_apps(self, account_id: str, region: str) -> list[App]:
         return sorted(self._apps(account_id, region).values(), key=lambda a: a.create_time)
 
@@ -355,6 +381,9 @@ class AmplifyBackend:
             "enableBasicAuth": "enable_basic_auth",
             "enablePullRequestPreview": "enable_pull_request_preview",
             "environmentVariables": "environment_variables",
+            "computeRoleArn": "compute_role_arn",
+            "enableSkewProtection": "enable_skew_protection",
+            "tags": "tags",
         }
         for wire, attr in mapping.items():
             if wire in kw and kw[wire] is not None:
@@ -374,6 +403,23 @@ class AmplifyBackend:
             branch = self.get_branch(account_id, region, app_id, branch_name)
             self._apply_branch_fields(branch, kw)
             branch.update_time = self.clock.now()
+            return branch
+
+    def delete_branch(self, account_id: str, region: str, app_id: str, branch_name: str) -> Branch:
+        """DeleteBranch: the branch, its jobs and its webhooks go (its backend stack stays: that is
+        CloudFormation's, deleted with DeleteStack)."""
+        with self.lock:
+            self.advance()
+            branch = self.get_branch(account_id, region, app_id, branch_name)
+            del self.get_app(account_id, region, app_id).branches[branch_name]
+            for webhook_id, webhook in list(self.webhooks.items()):
+                if (webhook.account_id, webhook.region, webhook.app_id, webhook.branch_name) == (
+                    account_id,
+                    region,
+                    app_id,
+                    branch_name,
+                ):
+                    del self.webhooks[webhook_id]
             return branch
 
     # --- webhooks ---------------------------------------------------------------------------

@@ -20,10 +20,12 @@ from airflow_amplify.testing.amplify.models import AmplifyBackend, App, Branch, 
 SUPPORTED_OPERATIONS = (
     "CreateApp",
     "GetApp",
+    "UpdateApp",
     "ListApps",
     "CreateBranch",
     "GetBranch",
     "UpdateBranch",
+    "DeleteBranch",
     "ListBranches",
     "StartJob",
     "GetJob",
@@ -92,6 +94,9 @@ def app_to_wire(app: App) -> dict[str, Any]:
         "enableBranchAutoBuild": app.enable_branch_auto_build,
         "enableBasicAuth": False,
         "tags": {},
+        "jobConfig": {"buildComputeType": app.build_compute_type},
+        "cacheConfig": {"type": app.cache_config_type},
+        **({"computeRoleArn": app.compute_role_arn} if app.compute_role_arn else {}),
     }
 
 
@@ -117,6 +122,9 @@ def branch_to_wire(branch: Branch, now: float) -> dict[str, Any]:
             "ttl": "5",
             "enablePullRequestPreview": branch.enable_pull_request_preview,
             "backend": {"stackArn": branch.backend_stack_arn} if branch.backend_stack_arn else None,
+            "computeRoleArn": branch.compute_role_arn or None,
+            "enableSkewProtection": branch.enable_skew_protection,
+            "tags": branch.tags or None,
         }
     )
 
@@ -205,6 +213,9 @@ class AmplifyResponses:
     def _get_app(self, acct, region, params, query, body):
         return {"app": app_to_wire(self.backend.get_app(acct, region, params["appId"]))}
 
+    def _update_app(self, acct, region, params, query, body):
+        return {"app": app_to_wire(self.backend.update_app(acct, region, params["appId"], **body))}
+
     def _list_apps(self, acct, region, params, query, body):
         page, token = _paginate(self.backend.list_apps(acct, region), query, limit=100)
         return _drop_none({"apps": [app_to_wire(a) for a in page], "nextToken": token})
@@ -228,6 +239,10 @@ class AmplifyResponses:
 
     def _update_branch(self, acct, region, params, query, body):
         branch = self.backend.update_branch(acct, region, params["appId"], params["branchName"], **body)
+        return {"branch": branch_to_wire(branch, self._now())}
+
+    def _delete_branch(self, acct, region, params, query, body):
+        branch = self.backend.delete_branch(acct, region, params["appId"], params["branchName"])
         return {"branch": branch_to_wire(branch, self._now())}
 
     def _list_branches(self, acct, region, params, query, body):
