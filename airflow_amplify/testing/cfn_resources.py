@@ -1,0 +1,268 @@
+"""CloudFormation in the local world for real Amplify Gen 2 backends: what moto 5.2 cannot deploy alone.
+
+``ampx pipeline-deploy`` hands CloudFormation a root stack whose resources moto partly skips. This
+module teaches moto's CloudFormation, once, on the world's first CloudFormation request (importing
+the world stays cheap):
+
+- **TemplateURLs of the world itself.** The CDK toolkit builds a stack's ``TemplateURL`` from the S3
+  endpoint it was given (``http://127.0.0.1:PORT/bucket/key``); moto reads the host's first label as
+  the bucket. A URL whose host is an IP address or a single label is read path-style, as S3 does.
+- **Nested stacks' outputs.** ``Fn::GetAtt [Nested, Outputs.X]`` resolves to the nested stack's output.
+- **Resource types moto skips** that Gen 2 backends use: Cognito user pools, clients, groups, identity
+  pools and their role attachments; AppSync APIs, schemas, data sources, resolvers, functions and API
+  keys (:mod:`airflow_amplify.testing.cfn_appsync`); S3 bucket policies. Each creates the real
+  resource in moto's backend for that service, so ``Ref``, ``Fn::GetAtt`` and the stack's outputs are
+  what AWS gives, and the services' own APIs see the resources.
+- **Lambda-backed custom resources** are answered inside the world without running their Lambda
+  (moto would run it in Docker): see :mod:`airflow_amplify.testing.custom_resources`.
+
+Every resource type moto still skips is recorded (:func:`skipped_types`) so a test can name it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
+
+_installed = False
+_install_lock = threading.Lock()
+_skipped: dict[str, set[str]] = {}
+_skipped_lock = threading.Lock()
+
+#: CloudFormation type -> model class, consulted before moto's own map.
+MODELS: dict[str, type] = {}
+
+
+def skipped_types(stack_name_prefix: str = "") -> set[str]:
+    """Resource types moto skipped in stacks whose name starts with ``stack_name_prefix``."""
+    with _skipped_lock:
+        return {t for name, types in _skipped.items() if name.startswith(stack_name_prefix) for t in types}
+
+
+def clear_skipped() -> None:
+    with _skipped_lock:
+        _skipped.clear()
+
+
+def _path_style(template_url: str) -> bool:
+    host = urlparse(template_url).hostname or ""
+    if "." not in host:
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _wrap_template_url(original: Callable[..., str]) -> Callable[..., str]:
+    def get_stack_from_s3_url(template_url: str, account_id: str, partition: str) -> str:
+        if _path_style(template_url):
+            from moto.s3.models import s3_backends
+
+            bucket, key = urlparse(template_url).path.lstrip("/").split("/", 1)
+            return s3_backends[account_id][partition].get_object(bucket, key).value.decode("utf-8")
+        return original(template_url, account_id=account_id, partition=partition)
+
+    get_stack_from_s3_url.__wrapped__ = original  # type: ignore[attr-defined]
+    return get_stack_from_s3_url
+
+
+def _stack_output_attribute(self, attribute_name: str) -> Any:
+    if attribute_name.startswith("Outputs."):
+        key = attribute_name.removeprefix("Outputs.")
+        for output in self.stack_outputs:
+            if output.key == key:
+                return output.value
+        from moto.cloudformation.exceptions import ValidationError
+
+        raise ValidationError(message=f"Stack {self.name} has no output {key}")
+    if attribute_name == "Arn" or attribute_name == "StackId":
+        return self.stack_id
+    raise NotImplementedError(f"Fn::GetAtt {attribute_name} of a nested stack")
+
+
+def install() -> None:
+    """Teach moto's CloudFormation the world's extensions (idempotent, thread safe)."""
+    global _installed
+    if _installed:
+        return
+    with _install_lock:
+        if _installed:
+            return
+        from moto.cloudformation import models, parsing, responses, utils
+
+        from airflow_amplify.testing import cfn_appsync, cfn_cognito, custom_resources
+
+        wrapped = _wrap_template_url(utils.get_stack_from_s3_url)
+        for module in (utils, models, responses):
+            module.get_stack_from_s3_url = wrapped
+
+        models.Stack.get_cfn_attribute = _stack_output_attribute
+
+        MODELS.update(cfn_cognito.MODELS)
+        MODELS.update(cfn_appsync.MODELS)
+        MODELS.update(_MISC_MODELS)
+        original_class_from_type = parsing.resource_class_from_type
+        original_name_property = parsing.resource_name_property_from_type
+
+        def resource_class_from_type(resource_type: str):
+            if resource_type in MODELS:
+                return MODELS[resource_type]
+            if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource":
+                return custom_resources.WorldCustomResource
+            return original_class_from_type(resource_type)
+
+        def resource_name_property_from_type(resource_type: str):
+            if resource_type in MODELS:
+                return MODELS[resource_type].cloudformation_name_type() or None
+            return original_name_property(resource_type)
+
+        parsing.resource_class_from_type = resource_class_from_type
+        parsing.resource_name_property_from_type = resource_name_property_from_type
+
+        original_parse_resource = parsing.parse_resource
+
+        def parse_resource(resource_json: dict[str, Any], resources_map: Any):
+            result = original_parse_resource(resource_json, resources_map)
+            if not result and resource_json.get("Type") not in parsing.NULL_MODELS:
+                name = str(resources_map["AWS::StackName"])
+                with _skipped_lock:
+                    _skipped.setdefault(name, set()).add(resource_json["Type"])
+                log.warning("the world cannot create %s (stack %s)", resource_json["Type"], name)
+            return result
+
+        parsing.parse_resource = parse_resource
+        _installed = True
+
+
+# --- the shape every world model has ------------------------------------------------------------
+
+
+class WorldResource:
+    """A resource of a world CloudFormation model: what moto's stack code reads from a resource.
+
+    Subclasses set ``TYPE``, ``ATTRIBUTES`` (``Fn::GetAtt`` name -> instance attribute) and implement
+    ``_create`` (returns the physical id) and optionally ``_update`` and ``_delete``.
+    """
+
+    TYPE = ""
+    ATTRIBUTES: dict[str, str] = {}
+
+    def __init__(self, properties: dict[str, Any], account_id: str, region: str, name: str, stack_id: str):
+        self.properties = properties
+        self.account_id = account_id
+        self.region = region
+        self.name = name
+        self.stack_id = stack_id
+        self.physical_resource_id = ""
+
+    # moto's ResourceMap and stack answers read these
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.ATTRIBUTES
+
+    def is_created(self) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name not in self.ATTRIBUTES:
+            from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+            raise UnformattedGetAttTemplateException()
+        return getattr(self, self.ATTRIBUTES[attribute_name])
+
+    def _create(self) -> str:
+        raise NotImplementedError
+
+    def _update(self, properties: dict[str, Any]) -> None:
+        """Apply new properties in place (default: delete, then create anew)."""
+        self._delete()
+        self.properties = properties
+        self.physical_resource_id = self._create()
+
+    def _delete(self) -> None:
+        return None
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name, cloudformation_json, account_id, region_name, **kw
+    ):
+        resource = cls(
+            cloudformation_json.get("Properties") or {},
+            account_id,
+            region_name,
+            resource_name,
+            kw.get("StackId"),
+        )
+        resource.physical_resource_id = resource._create()
+        return resource
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        original_resource._update(cloudformation_json.get("Properties") or {})
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        return None  # resources are deleted through delete() below, which knows its own state
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self._delete()
+
+
+class _BucketPolicy(WorldResource):
+    """``AWS::S3::BucketPolicy``: the policy is put on the bucket in moto's S3."""
+
+    TYPE = "AWS::S3::BucketPolicy"
+
+    def _s3(self):
+        from moto.s3.models import s3_backends
+        from moto.utilities.utils import get_partition
+
+        return s3_backends[self.account_id][get_partition(self.region)]
+
+    def _create(self) -> str:
+        bucket = self.properties["Bucket"]
+        self._s3().put_bucket_policy(bucket, json.dumps(self.properties["PolicyDocument"]).encode())
+        return bucket
+
+    def _update(self, properties: dict[str, Any]) -> None:
+        self.properties = properties
+        self.physical_resource_id = self._create()
+
+    def _delete(self) -> None:
+        with contextlib.suppress(Exception):  # the bucket went first
+            self._s3().delete_bucket_policy(self.physical_resource_id)
+
+
+class _CdkMetadata(WorldResource):
+    """``AWS::CDK::Metadata``: the toolkit's analytics record; nothing to create."""
+
+    TYPE = "AWS::CDK::Metadata"
+
+    def _create(self) -> str:
+        return f"{self.name}-cdk-metadata"
+
+
+_MISC_MODELS: dict[str, type] = {model.TYPE: model for model in (_BucketPolicy, _CdkMetadata)}
+
+__all__ = ["MODELS", "WorldResource", "clear_skipped", "install", "skipped_types"]
