@@ -79,9 +79,9 @@ def _wrap_template_url(original: Callable[..., str]) -> Callable[..., str]:
 def _stack_output_attribute(self, attribute_name: str) -> Any:
     if attribute_name.startswith("Outputs."):
         key = attribute_name.removeprefix("Outputs.")
-        for output in self.stack_outputs:
-            if output.key == key:
-                return output.value
+        output = self.output_map[key] if key in self.output_map.outputs else None
+        if output is not None:
+            return output.value
         from moto.cloudformation.exceptions import ValidationError
 
         raise ValidationError(message=f"Stack {self.name} has no output {key}")
