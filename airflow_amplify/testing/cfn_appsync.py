@@ -129,7 +129,9 @@ class _Child(WorldResource):
     def _create(self) -> str:
         api_id = self.properties["ApiId"]
         self.resource_name = self._child_name()
-        self.arn = f"arn:aws:appsync:{self.region}:{self.account_id}:apis/{api_id}/{self.KIND}/{self.resource_name}"
+        self.arn = (
+            f"arn:aws:appsync:{self.region}:{self.account_id}:apis/{api_id}/{self.KIND}/{self.resource_name}"
+        )
         return self.arn
 
     def _update(self, properties: dict[str, Any]) -> None:

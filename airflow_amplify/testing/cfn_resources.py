@@ -141,7 +141,104 @@ def install() -> None:
             return result
 
         parsing.parse_resource = parse_resource
+        _install_failures(models, parsing)
+        _install_tag_shapes()
         _installed = True
+
+
+class ResourceCreateFailed(Exception):
+    """A resource of a stack could not be created; the stack rolls back, as CloudFormation's does."""
+
+    def __init__(self, logical_id: str, resource_type: str, reason: str):
+        super().__init__(f"{resource_type} {logical_id}: {reason}")
+        self.logical_id = logical_id
+        self.resource_type = resource_type
+        self.reason = reason
+
+
+def _install_failures(models: Any, parsing: Any) -> None:
+    """A resource that fails to create fails its stack (ROLLBACK_COMPLETE) instead of the request.
+
+    moto raises the error out of CreateStack (an HTTP 500 the CDK toolkit retries into
+    AlreadyExistsException). CloudFormation instead accepts the stack, reports ``CREATE_FAILED`` for
+    the resource with the reason, rolls back, and fails the parent of a nested stack in turn.
+    Template errors (moto's ValidationError) still fail the request, as they do in AWS.
+    """
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import Event
+
+    original_create = parsing.parse_and_create_resource
+
+    def parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        try:
+            return original_create(logical_id, resource_json, resources_map, account_id, region_name)
+        except (ValidationError, ResourceCreateFailed):
+            raise
+        except Exception as err:
+            raise ResourceCreateFailed(
+                logical_id, resource_json.get("Type", "?"), f"{type(err).__name__}: {err}"
+            ) from err
+
+    parsing.parse_and_create_resource = parse_and_create_resource
+
+    original_resources = models.Stack.create_resources
+
+    def create_resources(self) -> None:
+        try:
+            original_resources(self)
+        except ResourceCreateFailed as failure:
+            log.warning("stack %s failed: %s", self.name, failure)
+            self.events.append(
+                Event(
+                    stack_id=self.stack_id,
+                    stack_name=self.name,
+                    logical_resource_id=failure.logical_id,
+                    physical_resource_id="",
+                    resource_type=failure.resource_type,
+                    resource_status="CREATE_FAILED",
+                    resource_status_reason=failure.reason,
+                    resource_properties=None,
+                )
+            )
+            self.world_failure = failure
+            self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=str(failure))
+            self._add_stack_event("ROLLBACK_COMPLETE")
+            self.status = "ROLLBACK_COMPLETE"
+
+    models.Stack.create_resources = create_resources
+
+    original_nested = models.Stack.create_from_cloudformation_json.__func__
+
+    def create_nested(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        stack = original_nested(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        failure = getattr(stack, "world_failure", None)
+        if failure is not None:
+            raise ResourceCreateFailed(
+                kwargs.get("LogicalId", resource_name),
+                "AWS::CloudFormation::Stack",
+                f"Embedded stack {stack.stack_id} was not successfully created: {failure}",
+            )
+        return stack
+
+    models.Stack.create_from_cloudformation_json = classmethod(create_nested)
+
+
+def _install_tag_shapes() -> None:
+    """``AWS::SSM::Parameter`` takes ``Tags`` as a map in CloudFormation; moto's model wants a list."""
+    from moto.ssm.models import Parameter
+
+    original = Parameter.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        tags = (cloudformation_json.get("Properties") or {}).get("Tags")
+        if isinstance(tags, dict):
+            cloudformation_json = dict(cloudformation_json)
+            properties = dict(cloudformation_json["Properties"])
+            properties["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+            cloudformation_json["Properties"] = properties
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Parameter.create_from_cloudformation_json = classmethod(create)
 
 
 # --- the shape every world model has ------------------------------------------------------------
@@ -265,4 +362,4 @@ class _CdkMetadata(WorldResource):
 
 _MISC_MODELS: dict[str, type] = {model.TYPE: model for model in (_BucketPolicy, _CdkMetadata)}
 
-__all__ = ["MODELS", "WorldResource", "clear_skipped", "install", "skipped_types"]
+__all__ = ["MODELS", "ResourceCreateFailed", "WorldResource", "clear_skipped", "install", "skipped_types"]
