@@ -82,9 +82,8 @@ def _stack_output_attribute(self, attribute_name: str) -> Any:
         output = self.output_map[key] if key in self.output_map.outputs else None
         if output is not None:
             return output.value
-        from moto.cloudformation.exceptions import ValidationError
-
-        raise ValidationError(message=f"Stack {self.name} has no output {key}")
+        log.warning("Fn::GetAtt %s of stack %s: the stack has no such output", attribute_name, self.name)
+        return None
     if attribute_name == "Arn" or attribute_name == "StackId":
         return self.stack_id
     raise NotImplementedError(f"Fn::GetAtt {attribute_name} of a nested stack")
@@ -142,6 +141,7 @@ def install() -> None:
 
         parsing.parse_resource = parse_resource
         _install_failures(models, parsing)
+        _install_name_limits(parsing)
         _install_tag_shapes()
         _installed = True
 
@@ -181,29 +181,50 @@ def _install_failures(models: Any, parsing: Any) -> None:
 
     parsing.parse_and_create_resource = parse_and_create_resource
 
+    def roll_back(stack: Any, failure: ResourceCreateFailed) -> None:
+        log.warning("stack %s failed: %s", stack.name, failure)
+        stack.events.append(
+            Event(
+                stack_id=stack.stack_id,
+                stack_name=stack.name,
+                logical_resource_id=failure.logical_id,
+                physical_resource_id="",
+                resource_type=failure.resource_type,
+                resource_status="CREATE_FAILED",
+                resource_status_reason=failure.reason,
+                resource_properties=None,
+            )
+        )
+        stack.world_failure = failure
+        # a rolled-back stack has no resources and no outputs; moto's lazy maps would retry them
+        stack.resource_map._resource_json_map = {}
+        stack.output_map = parsing.OutputMap(stack.resource_map, {"Outputs": {}}, stack.stack_id)
+        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=str(failure))
+        stack._add_stack_event("ROLLBACK_COMPLETE")
+        stack.status = "ROLLBACK_COMPLETE"
+
+    original_create_stack = models.CloudFormationBackend.create_stack
+
+    def create_stack(self, name: str, *args: Any, **kwargs: Any):
+        try:
+            return original_create_stack(self, name, *args, **kwargs)
+        except ResourceCreateFailed as failure:  # moto evaluates exports before it creates resources
+            stack = next((s for s in self.stacks.values() if s.name == name), None)
+            if stack is None:
+                raise
+            if getattr(stack, "world_failure", None) is None:
+                roll_back(stack, failure)
+            return stack
+
+    models.CloudFormationBackend.create_stack = create_stack
+
     original_resources = models.Stack.create_resources
 
     def create_resources(self) -> None:
         try:
             original_resources(self)
         except ResourceCreateFailed as failure:
-            log.warning("stack %s failed: %s", self.name, failure)
-            self.events.append(
-                Event(
-                    stack_id=self.stack_id,
-                    stack_name=self.name,
-                    logical_resource_id=failure.logical_id,
-                    physical_resource_id="",
-                    resource_type=failure.resource_type,
-                    resource_status="CREATE_FAILED",
-                    resource_status_reason=failure.reason,
-                    resource_properties=None,
-                )
-            )
-            self.world_failure = failure
-            self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=str(failure))
-            self._add_stack_event("ROLLBACK_COMPLETE")
-            self.status = "ROLLBACK_COMPLETE"
+            roll_back(self, failure)
 
     models.Stack.create_resources = create_resources
 
@@ -221,6 +242,43 @@ def _install_failures(models: Any, parsing: Any) -> None:
         return stack
 
     models.Stack.create_from_cloudformation_json = classmethod(create_nested)
+
+
+#: Longest names CloudFormation generates per resource type (the service's own limit).
+NAME_LIMITS = {
+    "AWS::S3::Bucket": 63,
+    "AWS::StepFunctions::StateMachine": 80,
+    "AWS::Lambda::Function": 64,
+    "AWS::IAM::Role": 64,
+    "AWS::IAM::ManagedPolicy": 128,
+    "AWS::SQS::Queue": 80,
+    "AWS::SNS::Topic": 256,
+    "AWS::CloudFormation::Stack": 128,
+    "AWS::Events::Rule": 64,
+}
+
+
+def _install_name_limits(parsing: Any) -> None:
+    """Generated physical names fit the service's limit, as CloudFormation's do (moto's may not).
+
+    CloudFormation shortens the stack-name part and keeps the logical id's start and the random
+    suffix, so a nested stack's state machine gets a valid name however deep it sits.
+    """
+    original = parsing.generate_resource_name
+
+    def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
+        name = original(resource_type, stack_name, logical_id)
+        limit = NAME_LIMITS.get(resource_type)
+        if limit is None or len(name) <= limit:
+            return name
+        suffix = name.rsplit("-", 1)[-1]
+        room = limit - len(suffix) - 2
+        stack_part = stack_name[: max(room // 2, 1)]
+        logical_part = logical_id[: max(room - len(stack_part), 1)]
+        shortened = f"{stack_part}-{logical_part}-{suffix}"[:limit]
+        return shortened.lower() if resource_type == "AWS::S3::Bucket" else shortened
+
+    parsing.generate_resource_name = generate_resource_name
 
 
 def _install_tag_shapes() -> None:

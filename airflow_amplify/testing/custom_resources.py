@@ -11,6 +11,8 @@ the stack operation runs:
 - ``Custom::AmplifyDynamoDBTable`` (the data category's table manager): the DynamoDB table, created in
   moto with the requested keys, indexes, billing mode and stream, and the attributes the stack reads
   (``TableArn``, ``TableStreamArn``, ``TableName``);
+- ``Custom::CDKBucketDeployment`` (the data category's model schema, storage seeds): the source zips
+  unpacked into the destination bucket under its key prefix, with the deployment's markers replaced;
 - ``Custom::ImportedAmplifyDynamoDBTable`` and any other type: SUCCESS with no data, logged.
 
 Each answer is recorded in the world's request log (``service`` ``custom-resource``, ``operation``
@@ -94,6 +96,8 @@ def _dynamodb_table(request_type: str, props: dict[str, Any], ctx: dict[str, Any
     from moto.dynamodb.models import dynamodb_backends
 
     backend = dynamodb_backends[ctx["account_id"]][ctx["region"]]
+    props = _pascal(props)  # the table manager takes DynamoDB's shapes in camelCase
+    props["tableName"] = props.pop("TableName")
     name = props["tableName"]
     if request_type == "Delete":
         if name in backend.tables:
@@ -101,28 +105,68 @@ def _dynamodb_table(request_type: str, props: dict[str, Any], ctx: dict[str, Any
         return name, {}
     table = backend.tables.get(name)
     if table is None:
-        stream = props.get("streamSpecification") or {}
+        stream = props.get("StreamSpecification") or {}
         table = backend.create_table(
             name,
-            schema=props["keySchema"],
-            throughput=props.get("provisionedThroughput")
+            schema=props["KeySchema"],
+            throughput=props.get("ProvisionedThroughput")
             or {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0},
-            attr=props["attributeDefinitions"],
-            global_indexes=props.get("globalSecondaryIndexes") or [],
-            indexes=props.get("localSecondaryIndexes") or [],
-            streams={"StreamEnabled": True, "StreamViewType": stream["streamViewType"]}
-            if stream.get("streamViewType")
+            attr=props["AttributeDefinitions"],
+            global_indexes=props.get("GlobalSecondaryIndexes") or [],
+            indexes=props.get("LocalSecondaryIndexes") or [],
+            streams={"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+            if stream.get("StreamViewType")
             else None,
-            billing_mode=props.get("billingMode") or "PAY_PER_REQUEST",
+            billing_mode=props.get("BillingMode") or "PAY_PER_REQUEST",
             sse_specification=None,
             tags=[],
-            deletion_protection_enabled=_truthy(props.get("deletionProtectionEnabled")),
+            deletion_protection_enabled=_truthy(props.get("DeletionProtectionEnabled")),
             warm_throughput=None,
         )
     data = {"TableArn": table.table_arn, "TableName": name}
     if table.latest_stream_label:
         data["TableStreamArn"] = f"{table.table_arn}/stream/{table.latest_stream_label}"
     return name, data
+
+
+def _bucket_deployment(
+    request_type: str, props: dict[str, Any], ctx: dict[str, Any]
+) -> tuple[str | None, dict]:
+    """``Custom::CDKBucketDeployment``: unzip the source assets into the destination bucket."""
+    import io
+    import zipfile
+
+    from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
+
+    s3 = s3_backends[ctx["account_id"]][get_partition(ctx["region"])]
+    destination = props["DestinationBucketName"]
+    prefix = props.get("DestinationBucketKeyPrefix") or ""
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    keys = list(props.get("SourceObjectKeys") or [])
+    if request_type != "Delete":
+        markers = props.get("SourceMarkers") or [{} for _ in keys]
+        for bucket, key, marker in zip(props.get("SourceBucketNames") or [], keys, markers, strict=False):
+            archive = zipfile.ZipFile(io.BytesIO(s3.get_object(bucket, key).value))
+            for member in archive.infolist():
+                if member.is_dir():
+                    continue
+                content = archive.read(member)
+                for token, value in (marker or {}).items():
+                    content = content.replace(token.encode(), str(value).encode())
+                s3.put_object(destination, prefix + member.filename, content)
+    physical_id = f"aws.cdk.s3deployment.{destination}/{prefix}"
+    return physical_id, {"DestinationBucketArn": props.get("DestinationBucketArn"), "SourceObjectKeys": keys}
+
+
+def _pascal(value: Any) -> Any:
+    """``{"keySchema": [{"attributeName": ...}]}`` -> ``{"KeySchema": [{"AttributeName": ...}]}``."""
+    if isinstance(value, dict):
+        return {(k[:1].upper() + k[1:]): _pascal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pascal(v) for v in value]
+    return value
 
 
 def _truthy(value: Any) -> bool:
@@ -132,6 +176,7 @@ def _truthy(value: Any) -> bool:
 HANDLERS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], tuple[str | None, dict]]] = {
     "Custom::AmplifyBranchLinkerResource": _branch_linker,
     "Custom::AmplifyDynamoDBTable": _dynamodb_table,
+    "Custom::CDKBucketDeployment": _bucket_deployment,
 }
 
 
