@@ -175,6 +175,9 @@ class WorldApp:
         self.events.reset()
         self.ticker.reset()
         self.clock.reset()
+        from airflow_amplify.testing import cfn_resources
+
+        cfn_resources.clear_skipped()
 
     # --- WSGI -------------------------------------------------------------------------------
 
