@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from airflow_amplify.ampx.errors import AmpxCommandError
+from airflow_amplify.ampx.project import amplify_branch_stack_name
 from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator, AmplifyPipelineDeployOperator
 from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID, WorldClient
 from tests.conftest import DictTaskStateStore, StubTaskInstance, airflow_has_task_state_store
@@ -32,6 +33,8 @@ pytestmark = pytest.mark.ampx
 
 LADDER = SAMPLE_APP / "ladder"
 RUNGS = ["none", "auth", "auth-storage", "auth-data", "auth-function", "everything"]
+#: not a rung: a backend whose nested stack holds a resource the world fails to create
+BROKEN = "broken"
 #: the categories each rung's amplify_outputs.json holds besides "version"
 CATEGORIES = {
     "none": set(),
@@ -125,20 +128,19 @@ def ladder(amplify_world_server, tmp_path_factory) -> dict[str, dict[str, Any]]:
     world.bootstrap_cdk(PRODUCTION_ACCOUNT_ID)
     apps = {
         rung: world.seed_app(f"ladder-{rung}", ("main",), account_id=PRODUCTION_ACCOUNT_ID, repository=None)
-        for rung in RUNGS
+        for rung in [*RUNGS, BROKEN]
     }
     base = tmp_path_factory.mktemp("ladder")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRFLOW_CONN_AWS_PRODUCTION", json.dumps(world.aws_connection(PRODUCTION_ACCOUNT_ID)))
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {
-                rung: pool.submit(_deploy_rung, world, ampx, rung, apps[rung], base / rung) for rung in RUNGS
+                rung: pool.submit(_deploy_rung, world, ampx, rung, apps[rung], base / rung)
+                for rung in [*RUNGS, BROKEN]
             }
             records = {rung: future.result() for rung, future in futures.items()}
     for record in records.values():
         if "error" in record:
-            from airflow_amplify.hooks.cloudformation import amplify_branch_stack_name
-
             record["blocked_by"] = _failures(world, amplify_branch_stack_name(record["app_id"], "main"))
     return records
 
@@ -224,3 +226,15 @@ def test_function_is_a_lambda_in_the_account(ladder, world, rung):
     ]
     stack = record["deploy"]["stack_name"]
     assert any(stack[:20] in n and "sayhello" in n for n in names), names
+
+
+def test_a_backend_the_world_cannot_deploy_fails_naming_the_resource(ladder, world):
+    record = ladder[BROKEN]
+    assert isinstance(record.get("error"), AmpxCommandError), record
+    # what the operator raises is the CLI's own error; the stack's events name the blocking resource
+    assert record["blocked_by"] and record["blocked_by"][0].startswith(
+        "Custom::AmplifyDynamoDBTable Broken: KeyError"
+    )
+    stack_name = amplify_branch_stack_name(record["app_id"], "main")
+    stack = world.client("cloudformation", PRODUCTION_ACCOUNT_ID).describe_stacks(StackName=stack_name)
+    assert stack["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
