@@ -56,7 +56,7 @@ def _context(task_id: str) -> dict[str, Any]:
 
 def _failures(world: WorldClient, stack_name: str) -> list[str]:
     """What blocked a rung: CREATE_FAILED events of its stacks, and resource types the world skipped."""
-    from airflow_amplify.testing import cfn_resources
+    from airflow_amplify.testing.world import cfn_resources
 
     cfn = world.client("cloudformation", PRODUCTION_ACCOUNT_ID)
     reasons = []

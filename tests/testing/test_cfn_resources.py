@@ -13,8 +13,8 @@ import zipfile
 
 import pytest
 
-from airflow_amplify.testing import cfn_resources
-from airflow_amplify.testing.client import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
+from airflow_amplify.testing.world import cfn_resources
+from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID, STAGING_ACCOUNT_ID
 
 BUCKET = f"cdk-hnb659fds-assets-{STAGING_ACCOUNT_ID}-us-east-1"
 

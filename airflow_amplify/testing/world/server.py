@@ -175,7 +175,7 @@ class WorldApp:
         self.events.reset()
         self.ticker.reset()
         self.clock.reset()
-        from airflow_amplify.testing import cfn_resources
+        from airflow_amplify.testing.world import cfn_resources  # moto's CloudFormation only when used
 
         cfn_resources.clear_skipped()
 
@@ -457,7 +457,7 @@ class WorldApp:
 
 def _install_cloudformation(world: WorldApp) -> None:
     """On the first CloudFormation call: moto learns what real Gen 2 stacks need (see cfn_resources)."""
-    from airflow_amplify.testing import cfn_resources, custom_resources
+    from airflow_amplify.testing.world import cfn_resources, custom_resources  # on first use: they patch moto
 
     cfn_resources.install()
     custom_resources.bind(world)

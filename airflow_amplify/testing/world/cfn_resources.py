@@ -10,13 +10,15 @@ the world stays cheap):
 - **Nested stacks' outputs.** ``Fn::GetAtt [Nested, Outputs.X]`` resolves to the nested stack's output.
 - **Resource types moto skips** that Gen 2 backends use: Cognito user pools, clients, groups, identity
   pools and their role attachments; AppSync APIs, schemas, data sources, resolvers, functions and API
-  keys (:mod:`airflow_amplify.testing.cfn_appsync`); S3 bucket policies. Each creates the real
+  keys (:mod:`airflow_amplify.testing.world.cfn_appsync`); S3 bucket policies. Each creates the real
   resource in moto's backend for that service, so ``Ref``, ``Fn::GetAtt`` and the stack's outputs are
   what AWS gives, and the services' own APIs see the resources.
 - **Lambda-backed custom resources** are answered inside the world without running their Lambda
-  (moto would run it in Docker): see :mod:`airflow_amplify.testing.custom_resources`.
+  (moto would run it in Docker): see :mod:`airflow_amplify.testing.world.custom_resources`.
 
 Every resource type moto still skips is recorded (:func:`skipped_types`) so a test can name it.
+
+moto is imported inside the functions that use it: importing the world stays cheap.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ def install() -> None:
             return
         from moto.cloudformation import models, parsing, responses, utils
 
-        from airflow_amplify.testing import cfn_appsync, cfn_cognito, custom_resources
+        # the models import this module, and they import moto: both only once CloudFormation is used
+        from airflow_amplify.testing.world import cfn_appsync, cfn_cognito, custom_resources
 
         wrapped = _wrap_template_url(utils.get_stack_from_s3_url)
         for module in (utils, models, responses):

@@ -17,14 +17,18 @@ the stack operation runs:
 
 Each answer is recorded in the world's request log (``service`` ``custom-resource``, ``operation``
 the resource type, ``emulated`` whether the world did what the Lambda does) so tests can see it.
+
+moto is imported inside the functions that use it: importing the world stays cheap.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -133,9 +137,6 @@ def _bucket_deployment(
     request_type: str, props: dict[str, Any], ctx: dict[str, Any]
 ) -> tuple[str | None, dict]:
     """``Custom::CDKBucketDeployment``: unzip the source assets into the destination bucket."""
-    import io
-    import zipfile
-
     from moto.s3.models import s3_backends
     from moto.utilities.utils import get_partition
 

@@ -5,15 +5,19 @@
 moto's ``appsync`` backend (GetGraphqlApi, ListApiKeys and GetSchemaCreationStatus see them); moto
 has no data sources, resolvers or functions, so those are kept in the world's stacks only, with the
 ids and attributes AppSync gives them.
+
+moto is imported inside the functions that use it: importing the world stays cheap.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
 
-from airflow_amplify.testing.cfn_resources import WorldResource
+from airflow_amplify.testing.world.cfn_resources import WorldResource
 
 
 def _appsync(account_id: str, region: str):
@@ -30,8 +34,6 @@ def _short_id(seed: str, length: int = 26) -> str:
 
 
 def _read_s3_location(location: str, account_id: str, region: str) -> bytes | None:
-    from urllib.parse import urlparse
-
     from moto.s3.models import s3_backends
     from moto.utilities.utils import get_partition
 
@@ -181,8 +183,6 @@ class ApiKey(WorldResource):
     ATTRIBUTES = {"ApiKey": "key_id", "ApiKeyId": "key_id", "Arn": "arn"}
 
     def _create(self) -> str:
-        from datetime import UTC, datetime
-
         props = self.properties
         expires = props.get("Expires")
         key = _appsync(self.account_id, self.region).create_api_key(

@@ -4,14 +4,17 @@
 Each model creates the resource in moto's ``cognito-idp`` or ``cognito-identity`` backend, so the
 stack's ``Ref`` and ``Fn::GetAtt`` values (and the branch's outputs) are the real ids, and
 DescribeUserPool, DescribeIdentityPool and friends see the resources.
+
+moto is imported inside the functions that use it: importing the world stays cheap.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
-from airflow_amplify.testing.cfn_resources import WorldResource
+from airflow_amplify.testing.world.cfn_resources import WorldResource
 
 # CloudFormation properties that are not CreateUserPool parameters (or are spelled differently)
 _POOL_NOT_API = {"UserPoolName", "EnabledMfas", "UserPoolTags", "UserPoolTier", "UserPoolAddOns"}
@@ -140,8 +143,6 @@ class IdentityPool(WorldResource):
     ATTRIBUTES = {"Name": "pool_name", "Id": "physical_resource_id"}
 
     def _create(self) -> str:
-        import json
-
         props = self.properties
         self.pool_name = props.get("IdentityPoolName") or self.name.replace("-", "_")
         answer = _identity(self.account_id, self.region).create_identity_pool(
