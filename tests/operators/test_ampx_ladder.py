@@ -29,7 +29,9 @@ from airflow_amplify.testing.world.client import PRODUCTION_ACCOUNT_ID, WorldCli
 from tests.conftest import DictTaskStateStore, StubTaskInstance, airflow_has_task_state_store
 from tests.fakes.ampx import SAMPLE_APP, real_ampx_path, sample_app_ready
 
-pytestmark = pytest.mark.ampx
+# the module's fixture deploys seven backends with the real CLI (about 2.5 minutes of CPU; far longer
+# on a loaded machine): its first test gets the time for all of them
+pytestmark = [pytest.mark.ampx, pytest.mark.timeout(1500)]
 
 LADDER = SAMPLE_APP / "ladder"
 RUNGS = ["none", "auth", "auth-storage", "auth-data", "auth-function", "everything"]
