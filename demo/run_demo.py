@@ -103,8 +103,9 @@ def deploy_results(dag_id: str) -> list[tuple[str, dict]]:
     try:
         rows = db.execute(
             "SELECT task_id, value FROM xcom WHERE dag_id = ? AND key = 'return_value' "
-            "AND task_id LIKE '%deploy_backend' ORDER BY task_id DESC",
-            (dag_id,),
+            "AND task_id LIKE '%deploy_backend' AND run_id = (SELECT run_id FROM dag_run WHERE dag_id = ? "
+            "ORDER BY id DESC LIMIT 1) ORDER BY task_id DESC",
+            (dag_id, dag_id),
         ).fetchall()
     except sqlite3.Error:
         return []
