@@ -27,8 +27,8 @@ optional ``amplify_release_git_conn_id``, ``amplify_release_outputs_dir`` (defau
 One ``pipeline-deploy`` per app and branch at a time: give ``deploy_backend`` a one-slot pool per stage,
 for example with a cluster policy (``airflow_local_settings.py``), which is also where a deployment
 sets retries and polling for every DAG. The demo (``make demo``) runs this DAG against a local AWS
-world with a **stand-in ampx** (``airflow_amplify.testing.ampx_world``): a real ``pipeline-deploy``
-needs a real AWS account.
+world with the real ``ampx pipeline-deploy``; where Node or npm is missing it falls back to a
+**stand-in ampx** (``airflow_amplify.testing.ampx_world``) and says so.
 """
 
 from __future__ import annotations

@@ -12,10 +12,14 @@ Run it with ``make demo``. It starts everything it needs and stops everything it
    (``DEMO_DAGS=amplify_smoke_build,...`` adds the smoke DAG), then a summary: each task's state and duration, the Amplify jobs,
    the branch stacks and the ``amplify_outputs.json`` files.
 
-The backend deploy uses a local **stand-in for ampx** (``airflow_amplify.testing.ampx_world``): a real
-``ampx pipeline-deploy`` needs a real AWS account. The stand-in creates the branch stack with boto3
-and links the branch to it, as a deploy does; ``npm install`` is skipped
-(``AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES=false``) because the stand-in needs no ``node_modules``.
+The backend deploy runs the **real** ``ampx pipeline-deploy`` (``@aws-amplify/backend-cli`` from
+``scripts/install-ampx``) against the world: CDK synthesis, asset publishing to the bootstrap bucket,
+CloudFormation (the branch linker answered in the world), ``amplify_outputs.json``. The checkout's
+``node_modules`` comes from the operator's dependency cache, which the demo fills from
+``sample-app/node_modules`` (``make test-setup`` installs it), so no install runs. The summary shows
+the CLI's phases and times. Where Node, npm, the CLI or ``sample-app/node_modules`` is missing the
+demo falls back, loudly, to a **stand-in for ampx** (``airflow_amplify.testing.ampx_world``) that
+creates the branch stack with boto3 and links the branch, and skips ``npm install``.
 
 ``DEMO_DAGS`` (environment; comma-separated) runs only some of the DAGs. ``DEMO_DIR`` (environment)
 puts the logs, the metadata database and the outputs elsewhere than ``.demo/`` (the smoke tier runs
@@ -51,6 +55,71 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "Demo",
     "GIT_COMMITTER_EMAIL": "demo@example.com",
 }
+
+
+REAL_CLI_NOTE = (
+    "The backend deploy runs the REAL ampx pipeline-deploy (@aws-amplify/backend-cli) against the local\n"
+    "world; the checkout's node_modules comes from the dependency cache, filled from sample-app/."
+)
+
+
+def real_cli() -> tuple[Path | None, str]:
+    """The real ampx (``scripts/install-ampx``'s cache) and a ready ``sample-app/node_modules``, or None and why not."""
+    from airflow_amplify.hooks.ampx import DEFAULT_AMPX_VERSION
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return None, "node/npm are not installed"
+    cache = Path(
+        os.environ.get("AMPX_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "airflow-amplify", "ampx")
+    )
+    ampx = cache / DEFAULT_AMPX_VERSION / "node_modules" / ".bin" / "ampx"
+    if not os.access(ampx, os.X_OK):
+        return None, f"ampx is not installed at {ampx} (scripts/install-ampx installs it)"
+    modules = REPO / "sample-app" / "node_modules"
+    if not (modules / "@aws-amplify" / "backend").is_dir():
+        return None, f"{shown(modules)} is not installed (make test-setup installs it)"
+    return ampx, ""
+
+
+def fill_dependency_cache(cache_dir: Path) -> None:
+    """Publish ``sample-app/node_modules`` as the cache entry a checkout of sample-app/ will ask for."""
+    from airflow_amplify.ampx.cache import NodeModulesCache, cache_key, copy_tree
+    from airflow_amplify.ampx.project import LOCKFILE_INSTALL_COMMANDS
+
+    lock = REPO / "sample-app" / "package-lock.json"
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    key = cache_key(lock.read_bytes(), " ".join(LOCKFILE_INSTALL_COMMANDS[lock.name]), node or "none")
+    staging = DEMO / "cache-source"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    copy_tree(REPO / "sample-app" / "node_modules", staging / "node_modules")  # hard links: seconds
+    NodeModulesCache(cache_dir).provide(key, staging, lambda: None)
+
+
+def deploy_results(dag_id: str) -> list[tuple[str, dict]]:
+    """(task, result) of the DAG's deploy tasks, from their XCom return values (phases, times, commit)."""
+    db = sqlite3.connect(HOME / "airflow.db")
+    try:
+        rows = db.execute(
+            "SELECT task_id, value FROM xcom WHERE dag_id = ? AND key = 'return_value' "
+            "AND task_id LIKE '%deploy_backend' AND run_id = (SELECT run_id FROM dag_run WHERE dag_id = ? "
+            "ORDER BY id DESC LIMIT 1) ORDER BY task_id DESC",
+            (dag_id, dag_id),
+        ).fetchall()
+    except sqlite3.Error:
+        return []
+    found = []
+    for task, value in rows:
+        try:
+            data = json.loads(value.decode() if isinstance(value, bytes) else value)
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(data, str):  # some Airflow lines store the JSON text as a JSON string
+            data = json.loads(data)
+        if isinstance(data, dict):
+            found.append((task, data))
+    return found
 
 
 def shown(path: Path) -> Path:
@@ -164,7 +233,11 @@ def main() -> int:
     started = time.monotonic()
     outputs_dir = DEMO / "outputs"
     shutil.rmtree(outputs_dir, ignore_errors=True)
-    print(STAND_IN_NOTE)
+    ampx, why_not = real_cli()
+    if ampx is None:
+        print(f"WARNING: the real ampx cannot run here ({why_not}): falling back to the stand-in.")
+    note = REAL_CLI_NOTE if ampx is not None else STAND_IN_NOTE
+    print(note)
     results: dict[str, tuple[int, Path, float]] = {}
     with WorldServer() as server:
         world = WorldClient(server.url)
@@ -172,7 +245,13 @@ def main() -> int:
         apps = seed(world)
         repo_url, commit = sample_app_repository()
         print(f"Git repository {repo_url} holds sample-app/ at commit {commit[:12]} (branch main)")
-        ampx = write_world_ampx(DEMO / "bin")
+        cache_dir = DEMO / "cache"
+        if ampx is not None:
+            fill_dependency_cache(cache_dir)
+            print(f"Dependency cache {shown(cache_dir)} holds sample-app/node_modules (hard links)")
+        else:
+            ampx = write_world_ampx(DEMO / "bin")
+        real = note is REAL_CLI_NOTE
 
         sites = [
             {"name": "blog", "app_id": apps["blog"]["app_id"], "branch_name": "main", "aws_conn_id": "aws_staging"},
@@ -210,7 +289,11 @@ def main() -> int:
             "AIRFLOW_AMPLIFY_EXAMPLE_RETRY_DELAY": "1",
             "AIRFLOW_AMPLIFY_EXAMPLE_RETRIES": "1",
             "AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL": "1",
-            "AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES": "false",
+            "AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES": "true" if real else "false",
+            "AIRFLOW_AMPLIFY_AMPX_ENV": json.dumps(
+                {"AMPLIFY_BACKEND_NOTICES_ENDPOINT": f"{server.url}/_world/notices.json"}
+            ),
+            "AIRFLOW_AMPLIFY_CACHE": str(cache_dir),
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_CONFIG_FILE": os.devnull,
@@ -228,9 +311,7 @@ def main() -> int:
         for account in (STAGING_ACCOUNT_ID, PRODUCTION_ACCOUNT_ID):
             for stack in world.client("cloudformation", account).describe_stacks()["Stacks"]:
                 outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
-                stacks.append(
-                    (account, stack["StackName"], stack["StackStatus"], outputs.get("deployedCommit"))
-                )
+                stacks.append((account, stack["StackName"], stack["StackStatus"], outputs))
         labels = {
             "staging": "shop",
             "production": "shop",
@@ -244,12 +325,23 @@ def main() -> int:
     print("Summary")
     print("=======")
     ok = True
+    commits: dict[str, str | None] = {}
     for dag_id, (code, log_path, took) in results.items():
         print(f"{dag_id}: airflow dags test exited {code} after {took:.0f} s (log {shown(log_path)})")
         ok = ok and code == 0
         for task, state, duration in summary(dag_id):
             ok = ok and (state.startswith("success") or state.startswith("skipped"))
             print(f"  {task:<34} {state:<18} {duration:6.1f} s")
+        for task, deployed in deploy_results(dag_id):
+            shown_phases = ", ".join(
+                f"{p['phase']} {p['seconds']:.1f} s" if p.get("seconds") is not None else p["phase"]
+                for p in deployed.get("phases") or []
+            )
+            print(
+                f"  {task}: ampx ran {deployed.get('duration_seconds')} s, commit "
+                f"{(deployed.get('commit_id') or '')[:12]}; phases: {shown_phases or 'none reported'}"
+            )
+            commits[task] = deployed.get("commit_id")
     print("Amplify jobs")
     for job in jobs:
         took = (job["end_time"] or 0) - job["created_at"]
@@ -258,16 +350,18 @@ def main() -> int:
             f"  job {job['job_id']} ({job['job_type']}) of {names.get(job['app_id'], job['app_id'])}/"
             f"{job['branch_name']}: {job['status']} after {took:.1f} s, commit {commit_id[:12]}"
         )
-    print("Branch stacks (deployed by the ampx stand-in)")
-    for account, name, status, deployed in stacks:
-        print(f"  {account} {name}: {status}, commit {(deployed or '')[:12]}")
-    same = {deployed for *_, deployed in stacks}
-    if len(stacks) == 2:
-        print(f"  both accounts run the same commit: {'yes' if len(same) == 1 else 'NO'}")
+    print(f"Branch stacks (deployed by {'the real ampx' if real else 'the ampx STAND-IN'})")
+    for account, name, status, outputs in stacks:
+        print(f"  {account} {name}: {status}, {len(outputs)} outputs")
+    if len(commits) == 2:
+        same = set(commits.values())
+        print(
+            f"  both accounts run the same commit: {'yes' if len(same) == 1 and None not in same else 'NO'}"
+        )
     print("Outputs files")
     for path in sorted(outputs_dir.rglob("amplify_outputs.json")):
         print(f"  {shown(path)}")
-    print(STAND_IN_NOTE)
+    print(note)
     print(f"Demo took {time.monotonic() - started:.0f} s; the local world is stopped.")
     print("DEMO OK" if ok else "DEMO FAILED")
     return 0 if ok else 1

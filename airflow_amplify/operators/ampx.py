@@ -29,6 +29,7 @@ from airflow.providers.common.compat.sdk import conf
 
 from airflow_amplify.ampx.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, NodeModulesCache
 from airflow_amplify.ampx.errors import AmpxCommandError, AmpxPreflightError
+from airflow_amplify.ampx.phases import parse_ampx_phases
 from airflow_amplify.hooks.ampx import DEFAULT_AMPX_VERSION, AmpxHook
 from airflow_amplify.hooks.secrets import amplify_secret_prefix
 from airflow_amplify.hooks.source import AmplifySourceHook, read_commit
@@ -182,8 +183,9 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
     (:mod:`airflow_amplify.ampx.cache`), so the install runs only when the lock file changed.
 
     Returns ``{"stack_name", "stack_arn", "stack_status", "outputs_file", "duration_seconds",
-    "app_id", "branch_name", "region", "commit_id", "commit_message", "repo_url", "ref",
-    "dependencies"}``. ``commit_id``/``commit_message`` (the checked-out commit, or the commit of a
+    "phases", "app_id", "branch_name", "region", "commit_id", "commit_message", "repo_url", "ref",
+    "dependencies"}``; ``phases`` lists what ampx reported done, with its times
+    (``[{"phase": "Backend synthesized", "seconds": 2.38}, ...]``). ``commit_id``/``commit_message`` (the checked-out commit, or the commit of a
     ``project_dir`` inside a Git work tree; else None) are meant for a later
     ``AmplifyStartJobOperator(commit_id="{{ ti.xcom_pull(task_ids='deploy')['commit_id'] }}", ...)``.
     In checkout mode without ``outputs_out_dir`` the workspace is removed: ``outputs_file`` is then
@@ -501,7 +503,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
         )
         start = time.monotonic()
         try:
-            hook.run_ampx(args, project_dir, timeout=to_seconds(self.timeout, "timeout"))
+            run = hook.run_ampx(args, project_dir, timeout=to_seconds(self.timeout, "timeout"))
         except AmpxCommandError as err:
             if err.error_name == "SecretNotSetError":
                 self._raise_secret_not_set(err)
@@ -521,6 +523,7 @@ class AmplifyPipelineDeployOperator(_AmpxOperatorBase):
             "stack_status": stack["StackStatus"] if stack else None,
             "outputs_file": str(outputs_path),
             "duration_seconds": round(duration, 1),
+            "phases": parse_ampx_phases(run.output),
             "app_id": self.app_id,
             "branch_name": self.branch_name,
             "region": region,

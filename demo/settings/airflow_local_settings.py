@@ -10,11 +10,14 @@ environment of the Airflow process (each optional):
 - ``AIRFLOW_AMPLIFY_EXAMPLE_POLL_INTERVAL``: seconds between status polls (``waiter_delay``, sensors'
   ``poke_interval``);
 - ``AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES=false``: no dependency install before ``pipeline-deploy``
-  (the demo's stand-in ampx needs no ``node_modules``).
+  (the demo's fallback stand-in ampx needs no ``node_modules``);
+- ``AIRFLOW_AMPLIFY_AMPX_ENV``: a JSON object of variables for ampx, merged into the ampx operators'
+  ``env=`` (the demo points the real CLI's notices at the local world with it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 
@@ -36,3 +39,6 @@ def task_policy(task) -> None:
     no_install = env.get("AIRFLOW_AMPLIFY_RELEASE_INSTALL_DEPENDENCIES", "").lower() in ("0", "false", "no")
     if no_install and hasattr(task, "install_dependencies"):
         task.install_dependencies = False
+    ampx_env = env.get("AIRFLOW_AMPLIFY_AMPX_ENV")
+    if ampx_env and hasattr(task, "env") and hasattr(task, "ampx_path"):
+        task.env = {**json.loads(ampx_env), **(task.env or {})}

@@ -215,11 +215,25 @@ class WorldClient:
     def bootstrap_cdk(
         self, account_id: str = STAGING_ACCOUNT_ID, version: int = 21, region: str | None = None
     ):
-        """Write the SSM parameter that marks an account and region as CDK-bootstrapped."""
+        """Bootstrap CDK in an account and region of the world, as ``cdk bootstrap`` leaves it for ampx.
+
+        Writes the SSM parameter the toolkit reads the bootstrap version from and creates the assets
+        bucket it uploads templates and Lambda code to (``cdk-hnb659fds-assets-<account>-<region>``).
+        """
+        region = region or self.region
         ssm = self.client("ssm", account_id, region)
         ssm.put_parameter(
             Name="/cdk-bootstrap/hnb659fds/version", Value=str(version), Type="String", Overwrite=True
         )
+        s3 = self.client("s3", account_id, region)
+        bucket = f"cdk-hnb659fds-assets-{account_id}-{region}"
+        try:
+            if region == "us-east-1":
+                s3.create_bucket(Bucket=bucket)
+            else:
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
 
     # --- Airflow connections ----------------------------------------------------------------
 

@@ -175,6 +175,9 @@ class WorldApp:
         self.events.reset()
         self.ticker.reset()
         self.clock.reset()
+        from airflow_amplify.testing.world import cfn_resources  # moto's CloudFormation only when used
+
+        cfn_resources.clear_skipped()
 
     # --- WSGI -------------------------------------------------------------------------------
 
@@ -308,6 +311,8 @@ class WorldApp:
                     {"Content-Type": "application/xml"},
                 )
             return _response(start_response, 200, "", {"Content-Type": "text/plain"})
+        if service == "cloudformation":
+            _install_cloudformation(self)
         if entry.get("operation") == "GetTemplateSummary":
             return self._moto_rewritten(environ, start_response, _fix_template_summary_metadata)
         if service == "cloudformation" and entry.get("operation") in (
@@ -380,6 +385,8 @@ class WorldApp:
 
     def _control_dispatch(self, method: str, path: str, query: dict[str, str], data: dict[str, Any]):
         amplify = self.amplify
+        if (method, path) == ("GET", "/notices.json"):  # AMPLIFY_BACKEND_NOTICES_ENDPOINT: no notices
+            return {"notices": []}
         if (method, path) == ("GET", "/health"):
             return {"status": "ok", "url": self.base_url}
         if (method, path) == ("POST", "/reset"):
@@ -446,6 +453,14 @@ class WorldApp:
             "webhook_lag_seconds": self.amplify.webhook_lag_seconds,
             "time_speed": self.clock.speed,
         }
+
+
+def _install_cloudformation(world: WorldApp) -> None:
+    """On the first CloudFormation call: moto learns what real Gen 2 stacks need (see cfn_resources)."""
+    from airflow_amplify.testing.world import cfn_resources, custom_resources  # on first use: they patch moto
+
+    cfn_resources.install()
+    custom_resources.bind(world)
 
 
 def _snake(name: str) -> str:

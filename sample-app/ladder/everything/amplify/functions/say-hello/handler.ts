@@ -1,0 +1,3 @@
+export const handler = async (event: { name?: string }) => {
+  return `Hello, ${event.name ?? 'world'}!`;
+};
