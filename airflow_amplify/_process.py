@@ -16,6 +16,7 @@ import re
 import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -122,6 +123,22 @@ class ProcessResult:
     killed: bool = False
 
 
+def _die_with_parent() -> None:
+    """In the child, before it runs the command: SIGKILL it when the task process dies (Linux).
+
+    The child has its own session, so that the whole tree can be ended on a timeout; a worker killed
+    with SIGKILL (OOM killer, ``kill -9``) takes its task processes with it but would leave the child
+    running on, orphaned. ``PR_SET_PDEATHSIG`` makes the kernel end it with its parent. Elsewhere it
+    does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 class ProcessRunner:
     """Runs one command at a time in its own session, and can end it from another thread.
 
@@ -169,6 +186,7 @@ class ProcessRunner:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         with self._lock:
             self._process = process

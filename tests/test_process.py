@@ -182,3 +182,42 @@ def test_runner_timeout_ends_the_whole_tree(tmp_path):
         not Path(f"/proc/{grandchild}").exists()
         or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split()[2]
     )
+
+
+def test_a_child_dies_with_the_task_process_that_started_it(tmp_path):
+    """A worker SIGKILLed takes its task process along; the child in its own session goes too."""
+    import signal
+    import subprocess
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    child_code = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    task = tmp_path / "task.py"
+    task.write_text(
+        "import logging, sys\n"
+        "from airflow_amplify._process import ProcessRunner\n"
+        f"ProcessRunner(logging.getLogger()).run([sys.executable, '-c', {child_code!r}], cwd={str(tmp_path)!r})\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(task)])
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text()):
+        assert time.monotonic() < deadline and parent.poll() is None, "the child never started"
+        time.sleep(0.1)
+    child = int(pidfile.read_text())
+
+    def alive(pid: int) -> bool:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat[stat.rfind(")") + 2 :].split()[0] not in ("Z", "X")
+
+    assert alive(child)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(child):
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the child outlived the task process that started it")

@@ -248,3 +248,18 @@ def test_app_settings_and_branch_tags_are_stored_and_returned(amplify_world):
     assert app["jobConfig"] == {"buildComputeType": "LARGE_16GB"}
     branch = amplify.create_branch(appId=seeded["app_id"], branchName="pr/1", tags={"k": "v"})["branch"]
     assert branch["tags"] == {"k": "v"} and branch["displayName"] == "pr-1"
+
+
+def test_answers_carry_one_server_header(amplify_world):
+    """moto's own Server header is dropped: a strict HTTP parser (aiohttp in asyncio debug mode)
+    rejects an answer with two."""
+    seen = []
+    cfn = amplify_world.client("cloudformation")
+    cfn.meta.events.register("after-call", lambda http_response, **_: seen.append(http_response))
+    cfn.describe_stacks()
+    amplify = amplify_world.client("amplify")
+    amplify.meta.events.register("after-call", lambda http_response, **_: seen.append(http_response))
+    amplify.list_apps()
+    assert len(seen) == 2
+    for response in seen:
+        assert len(response.raw.headers.getlist("Server")) == 1, response.raw.headers

@@ -227,6 +227,9 @@ class WorldApp:
 
         def recording_start_response(status: str, headers, exc_info=None):
             status_box.append(int(status.split()[0]))
+            # One Server header, as AWS sends: moto adds its own to the WSGI server's, and a strict HTTP
+            # parser (aiohttp's, in asyncio debug mode) rejects the answer for the duplicate.
+            headers = [(k, v) for k, v in headers if k.lower() != "server"]
             return start_response(status, headers, exc_info)
 
         rule = self.faults.pick(entry["service"], entry.get("operation"))
