@@ -92,7 +92,6 @@ def test_triggerer_restart_while_builds_are_waited_on_resumes_without_a_second_b
     cancelled), and a new triggerer process rebuilds the triggers from ``serialize()`` and runs them to
     their events; the tasks resume in a fresh worker. The builds go on through the restart; 10% of the
     AWS calls fail throughout."""
-    started = time.monotonic()
     run_id = f"manual__restart_{uuid.uuid4().hex[:8]}"
     stages = {"staging": staging_app, "production": production_app}
     for app in stages.values():
@@ -196,7 +195,6 @@ def test_triggerer_restart_while_builds_are_waited_on_resumes_without_a_second_b
         builds_started_twice=ledger["builds_started_twice"],
         left_running=leftovers["count"],
     )
-    assert time.monotonic() - started < 90
 
 
 # --- (c) the worker dies mid-wait (SIGKILL), the retry re-attaches ----------------------------
@@ -208,7 +206,6 @@ def test_worker_killed_mid_wait_then_the_retry_reattaches_to_the_same_build(
     """``staging.build_frontend`` in blocking mode runs in a worker process, which is SIGKILLed while
     it waits; try 2, in a fresh process with the same re-attach store (Airflow 3.3: the task state
     store; Airflow 2.11: a Variable in the metadata database), re-attaches: one StartJob in all."""
-    started = time.monotonic()
     app_id = staging_app["app_id"]
     amplify_world.script_next_job(app_id, "main", build_seconds=8)
     inject_fault_mix(amplify_world, seed=22)  # and 10% of Amplify, CloudFormation and STS calls fail
@@ -272,7 +269,6 @@ def test_worker_killed_mid_wait_then_the_retry_reattaches_to_the_same_build(
         builds_started_twice=ledger["builds_started_twice"],
         left_running=leftovers["count"],
     )
-    assert time.monotonic() - started < 90
 
 
 def _variables() -> list[str]:
@@ -291,7 +287,6 @@ def test_build_cancelled_from_outside_fails_the_task_naming_the_cancellation(
 ):
     """The smoke DAG's ``start_build`` defers; someone stops the build (StopJob from another client)
     while the trigger waits: the trigger fires, and the resumed task fails saying the job was CANCELLED."""
-    started = time.monotonic()
     app_id = staging_app["app_id"]
     amplify_world.script_next_job(app_id, "main", build_seconds=6)
     run_id = f"manual__cancel_{uuid.uuid4().hex[:8]}"
@@ -344,7 +339,6 @@ def test_build_cancelled_from_outside_fails_the_task_naming_the_cancellation(
         builds_started_twice=ledger["builds_started_twice"],
         left_running=leftovers["count"],
     )
-    assert time.monotonic() - started < 60
 
 
 # --- (e) the backend stack rolls back ----------------------------------------------------------
@@ -357,7 +351,6 @@ def test_backend_stack_rollback_fails_stack_settled_naming_the_failing_resource(
     rolls back: the task fails with the stack's final status and the resource that failed."""
     from airflow_amplify.ampx.project import amplify_branch_stack_name
 
-    started = time.monotonic()
     app_id = staging_app["app_id"]
     stack_name = amplify_branch_stack_name(app_id, "main")
     cfn = amplify_world.client("cloudformation")
@@ -415,4 +408,3 @@ def test_backend_stack_rollback_fails_stack_settled_naming_the_failing_resource(
         builds_started_twice=ledger["builds_started_twice"],
         left_running=leftovers["count"],
     )
-    assert time.monotonic() - started < 60

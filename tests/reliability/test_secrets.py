@@ -382,4 +382,3 @@ def test_example_dag_runs_leave_no_secret_in_logs_xcoms_rendered_fields_or_the_w
     ]
     hits = scan(planted, {"webhook token": token, "session token": session_token})
     assert sorted(h["place"] for h in hits) == sorted(p[1] for p in planted), hits
-    assert time.monotonic() - started < 240
