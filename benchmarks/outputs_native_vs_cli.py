@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from airflow_amplify.hooks.outputs import generate_outputs_native
 from airflow_amplify.testing.world.client import WorldClient
 from airflow_amplify.testing.world.server import WorldServer
-from tests.hooks.outputs_shapes import create_stack, shape
+from tests.outputs.shapes import create_stack, shape
 
 STACK = "amplify-bench-main-branch-0123456789"
 

@@ -1,34 +1,16 @@
 """Release an Amplify Gen 2 app to staging (one AWS account), then the same commit to production (another).
 
-The trunk-based, cross-account pipeline of the Amplify docs ("Cross-account deployments"), the Airflow
-way: each stage is :func:`~airflow_amplify.task_groups.amplify_release_stage` (deploy the backend with
-``ampx pipeline-deploy`` from the app's Git repository, wait for its stack, write
-``amplify_outputs.json``, build the frontend with the deployed commit). Production starts after
-staging succeeded and deploys the commit SHA staging resolved, not ``ref`` again. Only
-``release_branch`` gets a frontend build. On Airflow 3.1+ ``require_approval=true`` puts a
-human-in-the-loop approval before production (rejecting skips it); on Airflow 2 and 3.0 the DAG runs
-the same and ``require_approval=true`` fails clearly. A retried build re-attaches to the build its
-earlier try started.
+The cross-account pipeline of the Amplify docs, the Airflow way: each stage is
+:func:`~airflow_amplify.task_groups.amplify_release_stage` (``ampx pipeline-deploy``, the stack
+settled, ``amplify_outputs.json``, the frontend build with the deployed commit). Production deploys
+the commit staging resolved; only ``release_branch`` gets a frontend build. ``require_approval=true``
+asks a person before production on Airflow 3.1+ (and fails clearly on 2.11 and 3.0).
 
-Connections: ``aws_staging`` and ``aws_production`` (an assume-role connection, extra ``role_arn``;
-the role needs ``AmplifyBackendDeployFullAccess`` plus what the README lists); optional a ``git``
-connection for a private repository.
-
-Variables, read at run time only (Params of a manual trigger override them):
-``amplify_release_repo_url``, ``amplify_release_staging_app_id``, ``amplify_release_production_app_id``;
-optional ``amplify_release_git_conn_id``, ``amplify_release_outputs_dir`` (default
-``/tmp/airflow-amplify-release``), ``amplify_release_sns_topic_arn`` and ``amplify_release_sns_conn_id``
-(failure notifications through the amazon provider's ``SnsNotifier``; none when unset),
-``amplify_ampx_path`` (an ``ampx`` executable; default the project's, else ``npx``),
-``amplify_release_secret_names`` (a JSON list of the backend's ``secret()`` names: each stage's
-``set_secrets`` writes them for the branch from the extra keys of that name of its connection
-``amplify_release_<stage>_secrets``, and the deploy checks them).
-
-One ``pipeline-deploy`` per app and branch at a time: give ``deploy_backend`` a one-slot pool per stage,
-for example with a cluster policy (``airflow_local_settings.py``), which is also where a deployment
-sets retries and polling for every DAG. The demo (``make demo``) runs this DAG against a local AWS
-world with the real ``ampx pipeline-deploy``; where Node or npm is missing it falls back to a
-**stand-in ampx** (``airflow_amplify.testing.ampx_world``) and says so.
+Connections ``aws_staging`` and ``aws_production`` (assume-role); Params and the ``amplify_release_*``
+Variables (the backend's secrets too) are listed in the README (Example DAGs). Give ``deploy_backend``
+a one-slot pool per stage, with a cluster policy (``airflow_local_settings.py``) which also sets
+retries and polls. The demo (``make demo``) runs this DAG against the local world with the real
+``ampx pipeline-deploy``, or a stand-in ampx where Node or npm is missing.
 """
 
 from __future__ import annotations
@@ -37,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 from airflow.providers.common.compat.sdk import (
     DAG,
     AirflowFailException,
@@ -48,6 +29,7 @@ from airflow.providers.common.compat.sdk import (
 )
 from airflow.providers.common.compat.standard.operators import PythonOperator, ShortCircuitOperator
 
+from airflow_amplify.notifications import OptionalSnsNotifier
 from airflow_amplify.task_groups import amplify_release_stage
 
 try:  # Airflow 3.1+: human-in-the-loop operators
@@ -59,6 +41,7 @@ DAG_ID = "amplify_cross_account_release"
 STAGES = {"staging": "aws_staging", "production": "aws_production"}
 APP_ID_PATTERN = "^(d[a-z0-9]{1,19})?$"  # empty: use the Variable
 PLAN = "{{ ti.xcom_pull(task_ids='plan')%s }}"
+STAGING_COMMIT = "{{ (ti.xcom_pull(task_ids='staging.deploy_backend') or {}).get('commit_id') or ti.xcom_pull(task_ids='plan')['ref'] }}"
 PARAMS = {
     "staging_app_id": Param("", type="string", pattern=APP_ID_PATTERN, description="App id in the staging account; empty: Variable amplify_release_staging_app_id"),
     "production_app_id": Param("", type="string", pattern=APP_ID_PATTERN, description="App id in the production account; empty: Variable amplify_release_production_app_id"),
@@ -70,21 +53,6 @@ PARAMS = {
     "skip_frontend": Param(False, type="boolean", description="Skip the frontend build"),
     "require_approval": Param(False, type="boolean", description="Ask a person to approve before production (Airflow 3.1+)"),
 }  # fmt: skip
-
-
-class OptionalSnsNotifier(SnsNotifier):
-    """The amazon provider's SNS notifier, publishing only when its (templated) topic is configured."""
-
-    def notify(self, context):
-        if not self.target_arn:
-            self.log.info("No SNS topic configured (Variable amplify_release_sns_topic_arn): not notifying")
-            return
-        super().notify(context)
-
-    async def async_notify(self, context):
-        if not self.target_arn:
-            return
-        await super().async_notify(context)
 
 
 notify_failure = OptionalSnsNotifier(
@@ -198,10 +166,7 @@ with DAG(
             branch_name=PLAN % "['branch']",
             repo_url=PLAN % "['repo_url']",
             # staging checks out the release ref; production deploys the commit staging resolved
-            ref=PLAN % "['ref']"
-            if stage == "staging"
-            else "{{ (ti.xcom_pull(task_ids='staging.deploy_backend') or {}).get('commit_id')"
-            " or ti.xcom_pull(task_ids='plan')['ref'] }}",
+            ref=PLAN % "['ref']" if stage == "staging" else STAGING_COMMIT,
             git_conn_id=PLAN % "['git_conn_id']",
             out_dir=PLAN % "['outputs_dir']"
             + "/{{ run_id | replace(':', '-') | replace('+', '-') }}/"

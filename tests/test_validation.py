@@ -264,7 +264,7 @@ def test_webhook_build_renders_a_templated_app_id():
 
 
 def test_job_summary_console_url_follows_the_partition():
-    from airflow_amplify.hooks.amplify import job_summary
+    from airflow_amplify.jobs import job_summary
 
     job = {"summary": {"jobId": "7", "status": "SUCCEED"}}
     china = job_summary(job, "d1abc", "main", "cn-north-1", "aws-cn")

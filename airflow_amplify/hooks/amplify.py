@@ -2,8 +2,7 @@
 
 :class:`AmplifyHook` talks to the Amplify control plane (StartJob, GetJob, ListJobs, StopJob,
 GetWebhook, ...); :class:`AmplifyWebhookHook` holds an incoming-webhook URL as a secret connection;
-:class:`JobWatch` is the one polling policy (status changes, backoff, queued and running limits)
-that the blocking operators, the sensor and the async trigger all use.
+the polling policy that waits on the hook lives in :mod:`airflow_amplify.jobs`.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
@@ -22,16 +20,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from airflow_amplify import WEBHOOK_CONNECTION_FORM as form
-from airflow_amplify.links.amplify import AmplifyJobLink
 from airflow_amplify.statuses import (
     JOB_FAILURE_STATUSES,
-    JOB_STATUSES,
     JOB_SUCCESS_STATUSES,
     job_is_active,
-    job_is_terminal,
-    job_phase,
 )
-from airflow_amplify.timestamps import to_epoch, to_iso
+
+if TYPE_CHECKING:
+    from airflow_amplify.jobs import JobOutcome
 
 #: Error codes and HTTP statuses that mean "try again later", not "the wait is over".
 TRANSIENT_ERROR_CODES = frozenset(
@@ -60,48 +56,6 @@ class AmplifyWebhookError(AirflowException):
     """An incoming webhook refused the trigger, or the job it started cannot be found."""
 
 
-def job_console_url(
-    region: str, app_id: str, branch_name: str, job_id: str, domain: str = "aws.amazon.com"
-) -> str:
-    """The Amplify console page of a job (the same URL as the task's extra link)."""
-    return AmplifyJobLink.format_str.format(
-        region_name=region,
-        aws_domain=domain,
-        app_id=app_id,
-        branch_name_quoted=urllib.parse.quote(branch_name, safe=""),
-        job_id=job_id,
-    )
-
-
-def job_summary(
-    job: dict[str, Any], app_id: str, branch_name: str, region: str, partition: str = "aws"
-) -> dict[str, Any]:
-    """The XCom-safe summary of a job (GetJob's ``job``, or a ``jobSummary``).
-
-    :param partition: the AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``), for the console URL's domain.
-    """
-    from airflow.providers.amazon.aws.links.base_aws import BaseAwsLink
-
-    summary = job.get("summary", job)
-    return {
-        "app_id": app_id,
-        "branch_name": branch_name,
-        "job_id": summary["jobId"],
-        "job_type": summary.get("jobType"),
-        "status": summary.get("status"),
-        "start_time": to_iso(summary.get("startTime")),
-        "end_time": to_iso(summary.get("endTime")),
-        "commit_id": summary.get("commitId"),
-        "console_url": job_console_url(
-            region,
-            app_id,
-            branch_name,
-            summary["jobId"],
-            BaseAwsLink.get_aws_domain(partition) or "aws.amazon.com",
-        ),
-    }
-
-
 def is_transient_error(error: BaseException) -> bool:
     """Whether an AWS error means "try again" (throttling, 5xx, a dropped connection)."""
     if isinstance(error, ClientError):
@@ -109,163 +63,6 @@ def is_transient_error(error: BaseException) -> bool:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
     return isinstance(error, ConnectionError | HTTPClientError | OSError | TimeoutError)
-
-
-# --- the polling policy ----------------------------------------------------------------------
-
-
-@dataclass
-class JobOutcome:
-    """How a watched job ended.
-
-    :param status: ``success``, ``failed`` (FAILED or CANCELLED) or ``timeout``.
-    :param job: the last GetJob answer (``summary`` and ``steps``).
-    :param message: one line for the log or the error.
-    """
-
-    status: str
-    job: dict[str, Any]
-    message: str
-
-
-@dataclass
-class JobWatch:
-    """Watches one job: logs status changes, decides when to poll next, enforces queued/running limits.
-
-    Sync loops (operators in blocking mode, sensors) and the async trigger feed it every GetJob
-    answer and sleep for :meth:`next_delay`. Its inputs are plain values so a trigger can rebuild
-    it in a new triggerer process: times come from the job's own timestamps where Amplify has them.
-
-    :param app_id: the Amplify app id.
-    :param branch_name: the branch.
-    :param job_id: the job being watched.
-    :param poll_interval: first delay between polls, and the delay after any status change (seconds).
-    :param max_poll_interval: the longest delay between polls without an expected duration (seconds).
-    :param backoff: growth factor of the delay while nothing changes.
-    :param queued_timeout: longest time the job may stay queued (CREATED, PENDING; seconds; None: no limit).
-    :param running_timeout: longest time the job may run once it has a build slot (seconds; None: no limit).
-    :param expected_duration: how long the branch's builds usually run (seconds), to sleep until near the end.
-    """
-
-    app_id: str
-    branch_name: str
-    job_id: str
-    poll_interval: float = 5.0
-    max_poll_interval: float = 30.0
-    backoff: float = 1.5
-    queued_timeout: float | None = None
-    running_timeout: float | None = None
-    expected_duration: float | None = None
-    # What the watch has seen so far (not arguments).
-    last_status: str | None = field(default=None, init=False)
-    last_steps: dict[str, str] = field(default_factory=dict, init=False)
-    polls_since_change: int = field(default=0, init=False)
-    queued_since: float | None = field(default=None, init=False)
-    running_since: float | None = field(default=None, init=False)
-    errors: int = field(default=0, init=False)
-
-    def describe(self) -> str:
-        return f"Amplify job {self.job_id} of {self.app_id}/{self.branch_name}"
-
-    def observe(self, job: dict[str, Any], log: Any, now: float | None = None) -> JobOutcome | None:
-        """Record one GetJob answer; log what changed; return the outcome when the wait is over."""
-        now = time.time() if now is None else now
-        self.errors = 0
-        summary = job["summary"]
-        status = summary["status"]
-        started = to_epoch(summary.get("startTime")) or now
-        if self.queued_since is None:
-            self.queued_since = started
-        steps = job.get("steps") or []
-        if steps and self.running_since is None:
-            self.running_since = to_epoch(steps[0].get("startTime"))
-        if job_phase(status) == "running" and self.running_since is None:
-            self.running_since = now
-        changed = status != self.last_status
-        if changed:
-            if status not in JOB_STATUSES:
-                log.info(
-                    "%s is in status %s, which this provider does not know: still waiting",
-                    self.describe(),
-                    status,
-                )
-            else:
-                waited = now - started
-                log.info("%s is %s (%.0f s since it was created)", self.describe(), status, waited)
-            self.last_status = status
-        for step in steps:
-            name, step_status = step["stepName"], step["status"]
-            if self.last_steps.get(name) != step_status:
-                self.last_steps[name] = step_status
-                duration = ""
-                if step.get("endTime") and step.get("startTime"):
-                    duration = f" after {to_epoch(step['endTime']) - to_epoch(step['startTime']):.1f} s"
-                log.info("%s: step %s %s%s", self.describe(), name, step_status, duration)
-                changed = True
-        self.polls_since_change = 0 if changed else self.polls_since_change + 1
-        if job_is_terminal(status):
-            if status in JOB_FAILURE_STATUSES:
-                return JobOutcome("failed", job, failure_reason(job, self.describe()))
-            return JobOutcome("success", job, f"{self.describe()} succeeded")
-        phase = job_phase(status)
-        if (
-            phase == "queued"
-            and self.queued_timeout is not None
-            and now - self.queued_since > self.queued_timeout
-        ):
-            return JobOutcome(
-                "timeout",
-                job,
-                f"{self.describe()} stayed queued ({status}) for more than {self.queued_timeout:.0f} s; "
-                "the branch may have another build running or the account its concurrent-build limit.",
-            )
-        if (
-            phase == "running"
-            and self.running_timeout is not None
-            and now - self.running_since > self.running_timeout
-        ):
-            return JobOutcome(
-                "timeout",
-                job,
-                f"{self.describe()} ran ({status}) for more than {self.running_timeout:.0f} s.",
-            )
-        return None
-
-    def observe_error(self, error: BaseException, log: Any) -> None:
-        """Record a transient error (throttling, 5xx, dropped connection): the wait goes on."""
-        self.errors += 1
-        log.warning("%s: transient error while polling (%s); retrying", self.describe(), type(error).__name__)
-
-    def next_delay(self, now: float | None = None) -> float:
-        """Seconds to wait before the next poll."""
-        now = time.time() if now is None else now
-        if self.errors:
-            return min(self.max_poll_interval, self.poll_interval * self.backoff ** min(self.errors, 10))
-        grown = min(
-            self.max_poll_interval, self.poll_interval * self.backoff ** min(self.polls_since_change, 20)
-        )
-        if (
-            self.expected_duration
-            and self.running_since is not None
-            and job_phase(self.last_status or "") == "running"
-        ):
-            remaining = self.running_since + self.expected_duration - now
-            if remaining > self.poll_interval:
-                return remaining  # sleep until about the time builds of this branch usually end
-            # Overdue: poll at about a tenth of the usual duration, never slower than the cap.
-            return max(1.0, min(grown, self.max_poll_interval, 0.1 * self.expected_duration))
-        return grown
-
-
-def failure_reason(job: dict[str, Any], describe: str) -> str:
-    """One line naming the job, its status, the failing step and the step's statusReason."""
-    status = job["summary"]["status"]
-    failed = [s for s in job.get("steps") or [] if s.get("status") in JOB_FAILURE_STATUSES]
-    if failed:
-        step = failed[0]
-        reason = step.get("statusReason") or "no status reason given"
-        return f"{describe} {status}: step {step['stepName']} {step['status']}: {reason}"
-    return f"{describe} {status} before any step failed"
 
 
 # --- hooks -----------------------------------------------------------------------------------
@@ -460,21 +257,6 @@ class AmplifyHook(AwsBaseHook):
             return None
         durations.sort()
         return durations[len(durations) // 2]
-
-    def wait_for_job(self, watch: JobWatch, sleep=time.sleep) -> JobOutcome:
-        """Poll GetJob until the watch says the wait is over (blocking; holds the worker)."""
-        while True:
-            try:
-                job = self.get_job(watch.app_id, watch.branch_name, watch.job_id)
-            except Exception as err:
-                if not is_transient_error(err):
-                    raise
-                watch.observe_error(err, self.log)
-            else:
-                outcome = watch.observe(job, self.log)
-                if outcome is not None:
-                    return outcome
-            sleep(watch.next_delay())
 
     # logs
 

@@ -22,10 +22,8 @@ from airflow_amplify.hooks.amplify import (
     AmplifyJobFailedError,
     AmplifyWebhookError,
     AmplifyWebhookHook,
-    JobOutcome,
-    JobWatch,
-    job_summary,
 )
+from airflow_amplify.jobs import JobOutcome, JobWatch, job_summary
 from airflow_amplify.links.amplify import AmplifyJobLink
 from airflow_amplify.reattach import (
     STALE_RESUME_MESSAGE,
@@ -211,7 +209,7 @@ class AmplifyBaseJobOperator(ReattachJobMixin, AwsBaseOperator[AmplifyHook]):
                 kwargs={"action": self._action},
             )
         watch = self._watch(job_id, expected)
-        return self._remember(self._finish(self.hook.wait_for_job(watch), context))
+        return self._remember(self._finish(watch.wait(self.hook), context))
 
     def _remember(self, result: dict[str, Any]) -> dict[str, Any]:
         self._result = result
@@ -455,7 +453,7 @@ class AmplifyStartJobOperator(AmplifyBaseJobOperator):
         watch = self._watch(job_id, None)
         limit = to_seconds(self.queued_timeout, "queued_timeout")
         watch.queued_timeout = watch.running_timeout = limit
-        outcome = self.hook.wait_for_job(watch)
+        outcome = watch.wait(self.hook)
         if outcome.status == "timeout":
             raise AmplifyJobFailedError(
                 f"Branch {self.branch_name} of app {self.app_id} stayed busy with job {job_id} for longer than "

@@ -10,13 +10,8 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, PokeReturnValue, conf
 
-from airflow_amplify.hooks.amplify import (
-    AmplifyHook,
-    AmplifyJobFailedError,
-    JobOutcome,
-    JobWatch,
-    job_summary,
-)
+from airflow_amplify.hooks.amplify import AmplifyHook, AmplifyJobFailedError
+from airflow_amplify.jobs import JobOutcome, JobWatch, job_summary
 from airflow_amplify.links.amplify import AmplifyJobLink
 from airflow_amplify.reattach import STALE_RESUME_MESSAGE, current_try, resumed_on_another_try
 from airflow_amplify.validation import (

@@ -473,7 +473,8 @@ async def wait_for_job(trigger: Any, config: EventsConfig) -> AsyncIterator[Any]
     Yields the trigger's one event. Without a readable queue it polls as the trigger does without
     events.
     """
-    from airflow_amplify.hooks.amplify import JobWatch, is_transient_error
+    from airflow_amplify.hooks.amplify import is_transient_error
+    from airflow_amplify.jobs import JobWatch
     from airflow_amplify.statuses import job_is_terminal
 
     watch = JobWatch(

@@ -8,7 +8,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_amplify.hooks.amplify import AmplifyHook, JobWatch, is_transient_error
+from airflow_amplify.hooks.amplify import AmplifyHook, is_transient_error
+from airflow_amplify.jobs import JobWatch
 from airflow_amplify.triggers._shared_client import SharedAsyncClients, client_key
 
 
@@ -16,7 +17,7 @@ class AmplifyJobTrigger(BaseTrigger):
     """Poll an Amplify job with aiobotocore until it finishes, then fire one event.
 
     The event is ``{"status": "success" | "failed" | "timeout" | "error", "message", "app_id",
-    "branch_name", "job_id"}``. Polling follows :class:`~airflow_amplify.hooks.amplify.JobWatch`:
+    "branch_name", "job_id"}``. Polling follows :class:`~airflow_amplify.jobs.JobWatch`:
     quick after a status change, slower while nothing changes, asleep until near the end when the
     branch's usual build duration is known. Throttling, 5xx answers and dropped connections are
     retried without ending the wait. A trigger rebuilt in a new triggerer process from its

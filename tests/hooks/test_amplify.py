@@ -1,15 +1,12 @@
-"""AmplifyHook and the shared job-status policy, through real botocore against the world."""
+"""AmplifyHook, through real botocore against the world."""
 
 from __future__ import annotations
 
 import pytest
 
 from airflow_amplify import statuses
-from airflow_amplify.hooks.amplify import (
-    AmplifyHook,
-    JobWatch,
-    job_console_url,
-)
+from airflow_amplify.hooks.amplify import AmplifyHook
+from airflow_amplify.jobs import JobWatch
 from airflow_amplify.validation import validate_amplify_value, validate_webhook_url
 
 
@@ -34,9 +31,7 @@ def test_active_job_and_expected_duration(amplify_world, hook, staging_app):
     )
     first = hook.start_job(app_id, "main")
     assert hook.get_active_job(app_id, "main")["jobId"] == first["jobId"]
-    outcome = hook.wait_for_job(
-        JobWatch(app_id, "main", first["jobId"], poll_interval=0.1, max_poll_interval=0.2)
-    )
+    outcome = JobWatch(app_id, "main", first["jobId"], poll_interval=0.1, max_poll_interval=0.2).wait(hook)
     assert outcome.status == "success" and hook.get_active_job(app_id, "main") is None
     assert hook.expected_duration(app_id, "main") == pytest.approx(0.6, abs=0.01)
 
@@ -45,7 +40,7 @@ def test_fetch_log_tail(amplify_world, hook, staging_app):
     app_id = staging_app["app_id"]
     amplify_world.script_next_job(app_id, "main", outcome="FAILED", log_lines=120, status_reason="boom")
     job = hook.start_job(app_id, "main")
-    outcome = hook.wait_for_job(JobWatch(app_id, "main", job["jobId"], poll_interval=0.1))
+    outcome = JobWatch(app_id, "main", job["jobId"], poll_interval=0.1).wait(hook)
     tail = hook.fetch_log_tail(outcome.job["steps"][0]["logUrl"], lines=10)
     assert len(tail) == 10 and tail[-2].endswith("!!! boom")
 
@@ -56,45 +51,6 @@ def test_status_model():
         assert not statuses.job_is_terminal(status) and statuses.job_is_active(status)
     assert statuses.job_phase("PENDING") == "queued" and statuses.job_phase("SOMETHING_NEW") == "queued"
     assert statuses.job_phase("PROVISIONING") == "running"
-
-
-def test_watch_backs_off_while_nothing_changes_and_resets_on_change():
-    class Log:
-        def info(self, *a):
-            pass
-
-    watch = JobWatch("d1", "main", "1", poll_interval=5, max_poll_interval=30, backoff=1.5)
-    job = {"summary": {"status": "RUNNING", "startTime": 1000.0}, "steps": []}
-    delays = []
-    for _ in range(6):
-        watch.observe(job, Log(), now=1000.0)
-        delays.append(watch.next_delay(now=1000.0))
-    assert delays == [5, 7.5, 11.25, 16.875, 25.3125, 30]
-    watch.observe(
-        {
-            "summary": {"status": "RUNNING", "startTime": 1000.0},
-            "steps": [{"stepName": "BUILD", "status": "RUNNING", "startTime": 1001.0}],
-        },
-        Log(),
-        now=1002,
-    )
-    assert watch.next_delay(now=1002) == 5
-
-
-def test_watch_sleeps_until_the_expected_end_then_polls_densely():
-    class Log:
-        def info(self, *a):
-            pass
-
-    watch = JobWatch("d1", "main", "1", poll_interval=5, max_poll_interval=30, expected_duration=600)
-    job = {
-        "summary": {"status": "RUNNING", "startTime": 0.0},
-        "steps": [{"stepName": "BUILD", "status": "RUNNING", "startTime": 0.0}],
-    }
-    watch.observe(job, Log(), now=10)
-    assert watch.next_delay(now=10) == 590  # one call near the end instead of ~40
-    watch.observe(job, Log(), now=600)
-    assert watch.next_delay(now=600) <= 30 and watch.next_delay(now=600) <= 0.1 * 600
 
 
 @pytest.mark.parametrize(
@@ -139,12 +95,6 @@ def test_other_webhook_urls_are_refused_without_echoing_the_token(url):
     with pytest.raises(ValueError) as excinfo:
         validate_webhook_url(url)
     assert "secret" not in str(excinfo.value)
-
-
-def test_console_url_encodes_the_branch():
-    assert job_console_url("eu-west-1", "d1", "feature/a b", "7") == (
-        "https://eu-west-1.console.aws.amazon.com/amplify/apps/d1/branches/feature%2Fa%20b/deployments/7"
-    )
 
 
 # --- StartJob is not idempotent: a lost answer must not start a second build -------------------

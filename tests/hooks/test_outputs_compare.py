@@ -22,7 +22,7 @@ import pytest
 from airflow_amplify.hooks.outputs import generate_outputs_native
 from airflow_amplify.outputs.errors import AmplifyOutputsError
 from airflow_amplify.testing.world.client import WorldClient
-from tests.hooks.outputs_shapes import create_stack, shape
+from tests.outputs.shapes import create_stack, shape
 
 AMPX_VERSION = "1.10.0"
 

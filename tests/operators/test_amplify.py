@@ -327,69 +327,6 @@ def test_twenty_percent_throttling_and_errors_on_polls_still_complete(
     assert amplify_world.count("StartJob") == 1
 
 
-def test_retry_after_a_crash_mid_wait_reattaches(amplify_world, aws_connections, staging_app, task_context):
-    """The first try dies mid-wait (its thread is abandoned); the second finds the job and starts none."""
-    amplify_world.script_next_job(staging_app["app_id"], "main", build_seconds=1.5)
-    store_context = task_context()
-    first = start_op(staging_app, deferrable=True)
-    with pytest.raises(TaskDeferred):  # the first try started the job, then its worker "died"
-        first.execute(store_context)
-    retry_context = dict(store_context)
-    retry_context["ti"].try_number = 2
-    result = start_op(staging_app).execute(retry_context)
-    assert result["job_id"] == "1" and result["status"] == "SUCCEED"
-    assert amplify_world.count("StartJob") == 1
-
-
-def test_a_retry_resumed_with_an_earlier_tries_event_starts_afresh_and_reattaches(
-    amplify_world, aws_connections, staging_app, task_context
-):
-    """Airflow 3.0 resumes a retry straight into execute_complete with the failed try's trigger event
-    (apache/airflow#56704): the retry runs its own try instead of failing on the stale event."""
-    amplify_world.script_next_job(staging_app["app_id"], "main", build_seconds=1.5)
-    context = task_context()
-    with pytest.raises(TaskDeferred) as first:
-        start_op(staging_app, deferrable=True).execute(context)
-    assert first.value.trigger.deferred_on_try == 1
-    stale_event = {
-        "status": "error",
-        "job_id": "1",
-        "message": "the first try's wait failed",
-        "deferred_on_try": 1,
-    }
-    context["ti"].try_number = 2
-    retry = start_op(staging_app, deferrable=True)
-    with pytest.raises(TaskDeferred) as again:
-        retry.execute_complete(context, stale_event)  # Airflow 3.0 passes only the event
-    assert again.value.trigger.job_id == "1" and again.value.trigger.deferred_on_try == 2
-    event = run_trigger(again.value.trigger)
-    assert event.payload["deferred_on_try"] == 2
-    result = retry.execute_complete(context, event.payload)
-    assert result["job_id"] == "1" and result["status"] == "SUCCEED" and result["action"] == "reattached"
-    assert amplify_world.count("StartJob") == 1
-
-
-def test_retry_after_success_returns_the_finished_job(
-    amplify_world, aws_connections, staging_app, task_context
-):
-    context = task_context()
-    first = start_op(staging_app, deferrable=True)
-    with pytest.raises(TaskDeferred) as excinfo:
-        first.execute(context)
-    run_trigger(excinfo.value.trigger)  # the job finished while nobody was looking
-    result = start_op(staging_app).execute(context)
-    assert result["job_id"] == "1" and result["status"] == "SUCCEED"
-    assert amplify_world.count("StartJob") == 1
-
-
-def test_retry_after_a_failed_job_starts_a_new_one(amplify_world, aws_connections, staging_app, task_context):
-    amplify_world.script_next_job(staging_app["app_id"], "main", outcome="FAILED")
-    context = task_context()
-    with pytest.raises(AmplifyJobFailedError):
-        start_op(staging_app).execute(context)
-    assert start_op(staging_app).execute(context)["job_id"] == "2"
-
-
 # --- bad input -------------------------------------------------------------------------------
 
 

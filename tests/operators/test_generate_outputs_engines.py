@@ -10,7 +10,7 @@ from airflow_amplify.operators.ampx import AmplifyGenerateOutputsOperator
 from airflow_amplify.outputs.errors import AmplifyOutputsError
 from airflow_amplify.outputs.mapping import generate_outputs
 from tests.fakes.ampx import write_fake_ampx
-from tests.hooks.outputs_shapes import create_stack, shape
+from tests.outputs.shapes import create_stack, shape
 
 STACK = "amplify-d1abcdefgh1234-main-branch-823652aa49"
 

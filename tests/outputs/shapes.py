@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).parent / "fixtures" / "outputs"
+FIXTURES = Path(__file__).parent / "fixtures"
 SCHEMA_BUCKET = "amplify-modelschema-bucket"
 SCHEMA_KEY = "model-schema.graphql"
 SCHEMA_URI = f"s3://{SCHEMA_BUCKET}/{SCHEMA_KEY}"
@@ -157,3 +157,17 @@ def create_stack(world: Any, stack_name: str, shape_: dict[str, Any] | None, **k
         TemplateBody=template(shape_, **kwargs),
         Tags=[{"Key": "amplify:deployment-type", "Value": "branch"}],
     )
+
+
+def stack_of(outputs: dict[str, str], status: str = "UPDATE_COMPLETE", tags=None) -> dict:
+    return {
+        "StackStatus": status,
+        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+        "Tags": tags or [],
+    }
+
+
+def entries(**categories: dict[str, str]) -> str:
+    keys = {"auth": "AWS::Amplify::Auth", "data": "AWS::Amplify::GraphQL", "storage": "AWS::Amplify::Storage"}
+    keys["custom"] = "AWS::Amplify::Custom"
+    return json.dumps({keys[c]: {"version": "1", "stackOutputs": list(v)} for c, v in categories.items()})
