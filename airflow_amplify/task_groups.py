@@ -20,8 +20,17 @@ from airflow_amplify.sensors.cloudformation import AmplifyBackendStackSensor
 
 
 def _wanted(value: Any) -> bool:
-    """A short-circuit condition: the (rendered) flag is true."""
-    return value is True or str(value).strip().lower() in ("true", "1", "yes")
+    """A short-circuit condition: the flag, a bool or a template's rendering of one (``"True"``/``"False"``).
+
+    Anything else (``"yes"``, ``"1"``, ``"None"``...) is refused rather than guessed.
+    """
+    if isinstance(value, bool):
+        return value
+    if value in ("True", "False"):
+        return value == "True"
+    raise ValueError(
+        f"stage flag={value!r} is not valid; use True or False (a boolean Param renders as one)."
+    )
 
 
 def _stage_summary(group_id: str, ti: Any) -> dict[str, Any]:
