@@ -138,7 +138,9 @@ def test_job_queued_at_the_account_limit_then_runs(
 ):
     amplify_world.settings(concurrency_limit=1)
     other = amplify_world.seed_app("other", ("main",))
-    amplify_world.script_next_job(other["app_id"], "main", build_seconds=1.0)
+    amplify_world.script_next_job(
+        other["app_id"], "main", build_seconds=4.0
+    )  # long enough for our first poll to see PENDING, even on a busy machine
     amplify_world.client("amplify").start_job(appId=other["app_id"], branchName="main", jobType="RELEASE")
     result = start_op(staging_app).execute(task_context())
     assert result["status"] == "SUCCEED"
