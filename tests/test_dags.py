@@ -32,7 +32,6 @@ def test_dags_import_without_errors_connections_or_network(monkeypatch):
     result = json.loads(out.strip().splitlines()[-1])
     assert result["errors"] == {}
     assert "amplify_smoke_build" in result["dags"]
-    assert result["seconds"] < 10
 
 
 def test_smoke_dag_runs_deferrable_end_to_end_with_airflow_dags_test(
