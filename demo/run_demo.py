@@ -21,7 +21,9 @@ the CLI's phases and times. Where Node, npm, the CLI or ``sample-app/node_module
 demo falls back, loudly, to a **stand-in for ampx** (``airflow_amplify.testing.ampx_world``) that
 creates the branch stack with boto3 and links the branch, and skips ``npm install``.
 
-``DEMO_DAGS`` (environment; comma-separated) runs only some of the DAGs. ``DEMO_DIR`` (environment)
+``DEMO_DAGS`` (environment; comma-separated) runs only some of the DAGs; ``DEMO_AMPX=stand-in`` uses
+the stand-in even where the real CLI could run (the smoke tier does: it tests Airflow lines, and the
+real CLI is tested on the newest line). ``DEMO_DIR`` (environment)
 puts the logs, the metadata database and the outputs elsewhere than ``.demo/`` (the smoke tier runs
 several demos at once).
 """
@@ -67,6 +69,8 @@ def real_cli() -> tuple[Path | None, str]:
     """The real ampx (``scripts/install-ampx``'s cache) and a ready ``sample-app/node_modules``, or None and why not."""
     from airflow_amplify.hooks.ampx import DEFAULT_AMPX_VERSION
 
+    if os.environ.get("DEMO_AMPX") == "stand-in":
+        return None, "DEMO_AMPX=stand-in asks for it"
     if shutil.which("node") is None or shutil.which("npm") is None:
         return None, "node/npm are not installed"
     cache = Path(
