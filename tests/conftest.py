@@ -89,21 +89,24 @@ def _database_for_the_variable_fallback(request):
 def _variable_table_is_there(request):
     """Before Airflow 3.3: the re-attach Variable needs the ``variable`` table in the database this
     process uses. A CI run once saw it missing mid-session on the 2.11 line (57 tests failed with
-    ``no such table: variable``, none reproduced alone): create what is missing, in this process, and say so."""
+    ``no such table: variable``, none reproduced alone): reset the database this process uses, and say so."""
     if airflow_has_task_state_store():
         return
     from airflow import settings
     from sqlalchemy import inspect
 
     if not inspect(settings.engine).has_table("variable"):
-        from airflow.models import Variable  # noqa: F401 (its table is in the metadata below)
-        from airflow.models.base import Base
-
         warnings.warn(
-            f"the variable table was missing from {settings.engine.url}: creating the missing tables",
+            f"the variable table was missing from {settings.engine.url} (AIRFLOW_HOME="
+            f"{os.environ.get('AIRFLOW_HOME')}): resetting that database",
             stacklevel=1,
         )
-        Base.metadata.create_all(settings.engine)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "reset", "--yes"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": str(settings.engine.url)},
+        )
 
 
 @pytest.fixture
